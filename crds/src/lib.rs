@@ -1,4 +1,20 @@
 //! Sluice API types shared by the operator and the data plane.
+//!
+//! - [`IngressControllerSet`] (`sluice.dev/v1alpha1`): one fleet of data-plane proxies serving
+//!   one IngressClass. Its spec and status types live in [`ingress_controller_set`] and are
+//!   re-exported here.
+//! - [`dataplane_config::DataplaneConfig`]: the typed content of the ConfigMap the operator
+//!   renders from `spec.proxy` and the data plane reads.
+//! - [`crd::crd`] / [`crd::crd_yaml`]: the CustomResourceDefinition exactly as committed under
+//!   `config/crd/` (use these rather than `IngressControllerSet::crd()`, see [`crd`]).
+
+pub mod crd;
+pub mod dataplane_config;
+pub mod fleet;
+pub mod ingress_controller_set;
+mod schema;
+
+pub use ingress_controller_set::*;
 
 /// API group of every Sluice custom resource.
 pub const GROUP: &str = "sluice.dev";
