@@ -1,0 +1,303 @@
+//! The immutable routing snapshot the proxy reads.
+//!
+//! Nothing in this module knows about Kubernetes: the translation in [`crate::translate`] is the
+//! only place where API objects appear. A [`Snapshot`] is built once per configuration change,
+//! published behind an `Arc` (the proxy swaps it with `ArcSwap`) and never mutated afterwards, so
+//! every matching structure (host maps, path indexes, compiled regexes) is built here, at
+//! construction, and a request only does lookups.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use regex::bytes::Regex;
+use serde::{Serialize, Serializer};
+
+/// The Ingress a route, default backend or problem came from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct IngressRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl IngressRef {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for IngressRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// A Service port as an Ingress backend names it: by number or by name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(untagged)]
+pub enum PortRef {
+    Number(u16),
+    Name(String),
+}
+
+impl fmt::Display for PortRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PortRef::Number(n) => write!(f, "{n}"),
+            PortRef::Name(name) => write!(f, "{name:?}"),
+        }
+    }
+}
+
+/// A Service and one of its ports, as referenced by an Ingress (or by the set's default backend).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ServiceRef {
+    pub namespace: String,
+    pub name: String,
+    pub port: PortRef,
+}
+
+impl fmt::Display for ServiceRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}:{}", self.namespace, self.name, self.port)
+    }
+}
+
+/// One upstream address of a Service port, with its EndpointSlice conditions.
+///
+/// `ready` is the only flag the load balancer needs for new requests: translation already folds
+/// the API's rules into it (a nil `ready` means ready; a terminating endpoint is never ready, so
+/// requests in flight on it finish but no new request is sent there). `serving` and
+/// `terminating` are kept so the proxy can fall back to serving-but-terminating endpoints when no
+/// endpoint is ready (as kube-proxy does), and for the debug dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    pub ready: bool,
+    pub serving: bool,
+    pub terminating: bool,
+}
+
+/// Where a route sends its requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum Backend {
+    /// A Service with endpoints from its EndpointSlices. The list is sorted by address, has no
+    /// duplicates, and is shared (not copied) by every route that names the same Service port.
+    /// It may be empty (a Service scaled to zero): the proxy answers 503.
+    Service {
+        service: ServiceRef,
+        #[serde(serialize_with = "through_arc")]
+        endpoints: Arc<[Endpoint]>,
+    },
+    /// An `ExternalName` Service: the proxy resolves `host` itself and connects to `port`.
+    ExternalName {
+        service: ServiceRef,
+        host: String,
+        port: u16,
+    },
+}
+
+impl Backend {
+    /// The Service this backend was built from.
+    pub fn service(&self) -> &ServiceRef {
+        match self {
+            Backend::Service { service, .. } | Backend::ExternalName { service, .. } => service,
+        }
+    }
+
+    /// The endpoints of a `Service` backend; empty for `ExternalName`.
+    pub fn endpoints(&self) -> &[Endpoint] {
+        match self {
+            Backend::Service { endpoints, .. } => endpoints,
+            Backend::ExternalName { .. } => &[],
+        }
+    }
+}
+
+/// How a route's path is matched; see [`crate::router`] for the exact rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum PathKind {
+    Exact,
+    Prefix,
+    ImplementationSpecific,
+}
+
+impl fmt::Display for PathKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PathKind::Exact => "Exact",
+            PathKind::Prefix => "Prefix",
+            PathKind::ImplementationSpecific => "ImplementationSpecific",
+        })
+    }
+}
+
+/// A compiled path regex (regex mode). Compared and serialized by its pattern, so snapshots can
+/// be compared for equality and dumped as JSON.
+#[derive(Debug, Clone)]
+pub struct PathRegex(pub(crate) Regex);
+
+impl PathRegex {
+    /// The compiled regex; match it against the request path's bytes. Capture group numbering is
+    /// the user's (the anchoring wrapper is non-capturing), as `rewrite-target` expects.
+    pub fn regex(&self) -> &Regex {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl PartialEq for PathRegex {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for PathRegex {}
+
+impl Serialize for PathRegex {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// One path of one host, from one Ingress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Route {
+    /// The path as written in the Ingress (an empty ImplementationSpecific path becomes `/`).
+    pub path: String,
+    pub kind: PathKind,
+    #[serde(serialize_with = "through_arc")]
+    pub backend: Arc<Backend>,
+    pub source: IngressRef,
+    /// Set exactly when the host is in regex mode: then this, not `kind`, decides the match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regex: Option<PathRegex>,
+}
+
+/// A backend used when no path matched, with the Ingress that provided it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DefaultBackend {
+    #[serde(serialize_with = "through_arc")]
+    pub backend: Arc<Backend>,
+    pub source: IngressRef,
+}
+
+/// Everything routed on one host (or on the catch-all).
+///
+/// Built by `HostRoutes::build` in [`crate::router`], which also builds the lookup indexes; the
+/// indexes are private so they can never disagree with `routes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostRoutes {
+    /// `foo.com`, `*.foo.com`, or empty for the catch-all.
+    pub host: String,
+    /// Every path on this host is a case-insensitive regex anchored at the start
+    /// (ingress-nginx's `use-regex` / `rewrite-target` behaviour).
+    pub regex_mode: bool,
+    /// Used when no path matches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_backend: Option<DefaultBackend>,
+    /// In the order they are tried (regex mode) or displayed (otherwise): Exact, then Prefix and
+    /// ImplementationSpecific longest first.
+    pub routes: Vec<Route>,
+    #[serde(skip)]
+    pub(crate) index: PathIndex,
+}
+
+/// Lookup structures over `HostRoutes::routes`; values are indexes into it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct PathIndex {
+    /// Exact paths, case-sensitive.
+    pub(crate) exact: HashMap<String, usize>,
+    /// Prefix paths keyed without trailing slashes (`/` is the empty key), so an element-wise
+    /// match is a walk up the request path's `/` boundaries with one lookup each.
+    pub(crate) prefix: HashMap<String, usize>,
+    /// ImplementationSpecific paths as plain string prefixes.
+    pub(crate) plain: HashMap<String, usize>,
+    /// The distinct lengths of `plain` keys, longest first: the longest string prefix is found
+    /// with one lookup per length instead of a scan over every path.
+    pub(crate) plain_lengths: Vec<usize>,
+}
+
+/// The immutable routing table of one fleet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    /// Set by the publisher (it counts swaps); translation leaves it at 0.
+    pub generation: u64,
+    /// The Ingresses of this class, sorted (for status publishing and metrics), including those
+    /// whose every route was rejected.
+    pub ingresses: Vec<IngressRef>,
+    /// Exact hosts, lowercase.
+    #[serde(rename = "hosts", serialize_with = "sorted_values")]
+    pub exact_hosts: HashMap<String, HostRoutes>,
+    /// One-label wildcards, keyed by the part after `*.` (`*.foo.com` is under `foo.com`).
+    #[serde(serialize_with = "sorted_values")]
+    pub wildcard_hosts: HashMap<String, HostRoutes>,
+    /// Rules without a host, and a rule-less Ingress's defaultBackend when the set allows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catch_all: Option<HostRoutes>,
+    /// The set's defaultBackend: the caller uses it when [`Snapshot::route`] finds nothing,
+    /// before falling back to the built-in 404.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "option_through_arc"
+    )]
+    pub default_backend: Option<Arc<Backend>>,
+}
+
+impl Snapshot {
+    /// Every host's routes, exact hosts first, each group sorted by host, then the catch-all.
+    pub fn hosts(&self) -> impl Iterator<Item = &HostRoutes> {
+        let mut exact: Vec<_> = self.exact_hosts.values().collect();
+        exact.sort_by(|a, b| a.host.cmp(&b.host));
+        let mut wildcard: Vec<_> = self.wildcard_hosts.values().collect();
+        wildcard.sort_by(|a, b| a.host.cmp(&b.host));
+        exact
+            .into_iter()
+            .chain(wildcard)
+            .chain(self.catch_all.as_ref())
+    }
+
+    /// Number of routes over all hosts (for metrics).
+    pub fn route_count(&self) -> usize {
+        self.exact_hosts
+            .values()
+            .chain(self.wildcard_hosts.values())
+            .chain(self.catch_all.as_ref())
+            .map(|h| h.routes.len())
+            .sum()
+    }
+}
+
+/// Serializes a host map as a list sorted by host, so the debug dump is stable.
+fn sorted_values<S: Serializer>(
+    map: &HashMap<String, HostRoutes>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut values: Vec<&HostRoutes> = map.values().collect();
+    values.sort_by(|a, b| a.host.cmp(&b.host));
+    serializer.collect_seq(values)
+}
+
+// Serializing through `Arc` without serde's `rc` feature: that feature would give this crate a
+// differently-featured serde than the rest of the workspace and rebuild everything above it.
+fn through_arc<T: Serialize + ?Sized, S: Serializer>(
+    value: &Arc<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    T::serialize(value, serializer)
+}
+
+fn option_through_arc<T: Serialize + ?Sized, S: Serializer>(
+    value: &Option<Arc<T>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    value.as_deref().serialize(serializer)
+}

@@ -1,0 +1,340 @@
+//! Ingress backends to [`Backend`]s: Service ports resolved through EndpointSlices.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Service, ServicePort};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::IngressBackend;
+
+use super::ObjectKey;
+use crate::model::{Backend, Endpoint, PortRef, ServiceRef};
+
+/// The label that ties an EndpointSlice to its Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// Why a backend cannot be used; its `Display` is the reason an Event shows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    #[error("resource backends are not supported; use a Service backend")]
+    Resource,
+    #[error("the backend names no Service")]
+    NoService,
+    #[error("set exactly one of port.number and port.name")]
+    PortSpec,
+    #[error("port number {0} is out of range 1-65535")]
+    PortRange(i32),
+    #[error("Service {0} not found")]
+    ServiceNotFound(String),
+    #[error("Service {service} has no port {port}")]
+    PortNotFound { service: String, port: PortRef },
+    #[error("port {port} of Service {service} uses {protocol}; only TCP can be proxied")]
+    NotTcp {
+        service: String,
+        port: PortRef,
+        protocol: String,
+    },
+    #[error("ExternalName Service {0} has no spec.externalName")]
+    NoExternalName(String),
+    #[error(
+        "ExternalName Service {service} points at {target:?}: loopback, link-local and \
+         unspecified targets are refused (they would reach the proxy's own ports or the node)"
+    )]
+    ForbiddenExternalName { service: String, target: String },
+}
+
+impl BackendError {
+    /// The field under the backend (`...backend.<this>`) that is wrong.
+    pub(crate) fn field(&self) -> &'static str {
+        match self {
+            BackendError::Resource => "resource",
+            BackendError::NoService => "service",
+            BackendError::PortSpec | BackendError::PortNotFound { .. } => "service.port",
+            BackendError::NotTcp { .. } => "service.port",
+            BackendError::PortRange(_) => "service.port.number",
+            BackendError::ServiceNotFound(_)
+            | BackendError::NoExternalName(_)
+            | BackendError::ForbiddenExternalName { .. } => "service.name",
+        }
+    }
+}
+
+/// Reads an Ingress backend as a Service reference in the Ingress's namespace.
+pub(crate) fn service_ref(
+    namespace: &str,
+    backend: &IngressBackend,
+) -> Result<ServiceRef, BackendError> {
+    let Some(service) = &backend.service else {
+        return Err(if backend.resource.is_some() {
+            BackendError::Resource
+        } else {
+            BackendError::NoService
+        });
+    };
+    let port = match service.port.as_ref().map(|p| (p.number, p.name.as_deref())) {
+        Some((Some(number), None | Some(""))) => PortRef::Number(
+            u16::try_from(number)
+                .ok()
+                .filter(|n| *n != 0)
+                .ok_or(BackendError::PortRange(number))?,
+        ),
+        Some((None, Some(name))) if !name.is_empty() => PortRef::Name(name.to_owned()),
+        _ => return Err(BackendError::PortSpec),
+    };
+    Ok(ServiceRef {
+        namespace: namespace.to_owned(),
+        name: service.name.clone(),
+        port,
+    })
+}
+
+/// Addresses an upstream must never have: they would let an Ingress author reach the proxy's own
+/// loopback-only listeners (the debug endpoint) or the node's link-local metadata service.
+pub(crate) fn is_forbidden_upstream(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.is_unspecified() || v4.is_link_local() || v4.is_multicast()
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_unicast_link_local()
+                || v6.is_multicast()
+        }
+    }
+}
+
+fn is_forbidden_external_name(name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    if name == "localhost" || name.ends_with(".localhost") {
+        return true;
+    }
+    // An ExternalName may be an IP literal (optionally bracketed IPv6).
+    name.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .is_ok_and(is_forbidden_upstream)
+}
+
+/// Resolves Service references to backends, each Service port once per translation: every route
+/// naming the same Service port shares one `Arc<Backend>` (and one endpoint list).
+pub(crate) struct Resolver<'a> {
+    services: &'a BTreeMap<ObjectKey, Service>,
+    slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
+    cache: HashMap<ServiceRef, Result<Arc<Backend>, BackendError>>,
+}
+
+impl<'a> Resolver<'a> {
+    pub(crate) fn new(
+        services: &'a BTreeMap<ObjectKey, Service>,
+        slices: &'a BTreeMap<ObjectKey, EndpointSlice>,
+    ) -> Self {
+        // One pass over all slices, so resolving a Service is a lookup, not a scan.
+        let mut by_service: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
+        for (key, slice) in slices {
+            let service = slice
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|labels| labels.get(SERVICE_NAME_LABEL));
+            if let Some(service) = service {
+                by_service
+                    .entry((key.namespace.as_str(), service.as_str()))
+                    .or_default()
+                    .push(slice);
+            }
+        }
+        Resolver {
+            services,
+            slices: by_service,
+            cache: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn resolve(&mut self, service: &ServiceRef) -> Result<Arc<Backend>, BackendError> {
+        if let Some(cached) = self.cache.get(service) {
+            return cached.clone();
+        }
+        let resolved = self.resolve_uncached(service);
+        self.cache.insert(service.clone(), resolved.clone());
+        resolved
+    }
+
+    fn resolve_uncached(&self, service: &ServiceRef) -> Result<Arc<Backend>, BackendError> {
+        let display = || format!("{}/{}", service.namespace, service.name);
+        let key = ObjectKey::new(&service.namespace, &service.name);
+        let object = self
+            .services
+            .get(&key)
+            .ok_or_else(|| BackendError::ServiceNotFound(display()))?;
+        let spec = object.spec.as_ref();
+        let ports: &[ServicePort] = spec.and_then(|s| s.ports.as_deref()).unwrap_or_default();
+        let port = ports.iter().find(|p| match &service.port {
+            PortRef::Number(n) => p.port == i32::from(*n),
+            PortRef::Name(name) => p.name.as_deref() == Some(name.as_str()),
+        });
+        let port_not_found = || BackendError::PortNotFound {
+            service: display(),
+            port: service.port.clone(),
+        };
+        if let Some(port) = port
+            && let Some(protocol) = port.protocol.as_deref()
+            && protocol != "TCP"
+        {
+            return Err(BackendError::NotTcp {
+                service: display(),
+                port: service.port.clone(),
+                protocol: protocol.to_owned(),
+            });
+        }
+
+        if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
+            let host = spec
+                .and_then(|s| s.external_name.as_deref())
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| BackendError::NoExternalName(display()))?;
+            if is_forbidden_external_name(host) {
+                return Err(BackendError::ForbiddenExternalName {
+                    service: display(),
+                    target: host.to_owned(),
+                });
+            }
+            // As ingress-nginx: the Service port's number, or the Ingress's own number when
+            // the ExternalName Service lists no such port (they often list none).
+            let number = match (port, &service.port) {
+                (Some(port), _) => u16::try_from(port.port).map_err(|_| port_not_found())?,
+                (None, PortRef::Number(n)) => *n,
+                (None, PortRef::Name(_)) => return Err(port_not_found()),
+            };
+            return Ok(Arc::new(Backend::ExternalName {
+                service: service.clone(),
+                host: host.to_owned(),
+                port: number,
+            }));
+        }
+
+        let port = port.ok_or_else(port_not_found)?;
+        let endpoints = self.endpoints(&service.namespace, &service.name, port);
+        Ok(Arc::new(Backend::Service {
+            service: service.clone(),
+            endpoints,
+        }))
+    }
+
+    /// The endpoints of one Service port, over all of the Service's slices.
+    ///
+    /// Slice ports carry the Service port's name (empty for a single unnamed port) and the
+    /// target port number, which may differ between slices when `targetPort` is a name.
+    fn endpoints(&self, namespace: &str, service: &str, port: &ServicePort) -> Arc<[Endpoint]> {
+        let port_name = port.name.as_deref().unwrap_or_default();
+        let mut endpoints = Vec::new();
+        for slice in self.slices.get(&(namespace, service)).into_iter().flatten() {
+            // FQDN slices have no IPs to connect to.
+            if slice.address_type != "IPv4" && slice.address_type != "IPv6" {
+                continue;
+            }
+            let target = slice
+                .ports
+                .iter()
+                .flatten()
+                .find(|p| {
+                    p.name.as_deref().unwrap_or_default() == port_name
+                        && p.protocol.as_deref().unwrap_or("TCP") == "TCP"
+                })
+                .and_then(|p| p.port)
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|p| *p != 0);
+            let Some(target) = target else { continue };
+            for endpoint in &slice.endpoints {
+                // Only the first address has defined semantics (the API says so).
+                let Some(ip) = endpoint
+                    .addresses
+                    .first()
+                    .and_then(|a| a.parse::<IpAddr>().ok())
+                else {
+                    continue;
+                };
+                if is_forbidden_upstream(ip) {
+                    continue;
+                }
+                let conditions = endpoint.conditions.as_ref();
+                // The EndpointSlice API: nil `ready` means ready; nil `serving` defers to
+                // `ready`; nil `terminating` means not terminating.
+                let ready = conditions.and_then(|c| c.ready).unwrap_or(true);
+                let serving = conditions.and_then(|c| c.serving).unwrap_or(ready);
+                let terminating = conditions.and_then(|c| c.terminating).unwrap_or(false);
+                endpoints.push(Endpoint {
+                    addr: SocketAddr::new(ip, target),
+                    // A terminating endpoint finishes what it has but gets no new requests,
+                    // even when the Service publishes not-ready addresses.
+                    ready: ready && !terminating,
+                    serving,
+                    terminating,
+                });
+            }
+        }
+        // An address can be in two slices while the controller moves it: keep its best entry.
+        endpoints.sort_by(|a, b| {
+            a.addr
+                .cmp(&b.addr)
+                .then(b.ready.cmp(&a.ready))
+                .then(b.serving.cmp(&a.serving))
+                .then(a.terminating.cmp(&b.terminating))
+        });
+        endpoints.dedup_by_key(|e| e.addr);
+        endpoints.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_upstreams() {
+        let forbidden = [
+            "127.0.0.1",
+            "127.1.2.3",
+            "0.0.0.0",
+            "169.254.169.254",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "ff02::1",
+        ];
+        for ip in forbidden {
+            let ip: IpAddr = ip.parse().expect("test IP");
+            assert!(is_forbidden_upstream(ip), "{ip}");
+        }
+        for ip in [
+            "10.0.0.1",
+            "192.168.1.1",
+            "8.8.8.8",
+            "fd00::1",
+            "2001:db8::1",
+        ] {
+            let ip: IpAddr = ip.parse().expect("test IP");
+            assert!(!is_forbidden_upstream(ip), "{ip}");
+        }
+    }
+
+    #[test]
+    fn forbidden_external_names() {
+        for name in [
+            "localhost",
+            "LOCALHOST.",
+            "foo.localhost",
+            "127.0.0.1",
+            "169.254.169.254",
+            "[::1]",
+        ] {
+            assert!(is_forbidden_external_name(name), "{name}");
+        }
+        for name in ["db.example.com", "10.0.0.5", "localhost.example.com"] {
+            assert!(!is_forbidden_external_name(name), "{name}");
+        }
+    }
+}

@@ -1,0 +1,554 @@
+//! Kubernetes objects to a [`Snapshot`]: the only place Kubernetes types appear.
+//!
+//! [`translate`] is a pure function of the objects as received (stripped on arrival with the
+//! `strip_*` functions) and the fleet's [`ClassScope`]. It never fails as a whole: anything
+//! invalid is skipped at the smallest scope (one path, one rule, one default backend) and
+//! reported as a [`Problem`] naming the object, the field and the reason, for an Event; every
+//! other route keeps working.
+//!
+//! Cost is O(objects): EndpointSlices are indexed by Service once, each Service port is resolved
+//! once and shared, routes are grouped per host in a hash map, and only each host's routes are
+//! sorted.
+
+mod backend;
+mod class;
+mod strip;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressClass};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::jiff::Timestamp;
+use serde::Serialize;
+
+pub use backend::{BackendError, SERVICE_NAME_LABEL};
+pub use class::{
+    PARAMETERS_API_GROUP, PARAMETERS_KIND, PARAMETERS_SCOPE, class_is_ours, is_member,
+};
+pub use strip::{
+    is_used_annotation, strip_endpoint_slice, strip_ingress, strip_ingress_class, strip_service,
+};
+pub use validate::{Invalid, LEGACY_CLASS_ANNOTATION, NGINX_PREFIX, SLUICE_PREFIX};
+
+use crate::model::{Backend, DefaultBackend, HostRoutes, IngressRef, ServiceRef, Snapshot};
+use crate::router::{Rejection, RouteSpec};
+use validate::{
+    REWRITE_TARGET, RuleHost, USE_REGEX, annotation_field, parse_bool, path_kind, rule_host,
+    rule_path,
+};
+
+/// The `spec.controller` of every Sluice IngressClass.
+pub const CONTROLLER_NAME: &str = "sluice.dev/ingress-controller";
+
+/// A namespaced object's key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    /// `None` when the object has no name (never the case for objects from the API server).
+    pub fn from_meta(meta: &ObjectMeta) -> Option<Self> {
+        Some(Self::new(
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone()?,
+        ))
+    }
+}
+
+impl From<&ObjectKey> for IngressRef {
+    fn from(key: &ObjectKey) -> Self {
+        IngressRef::new(&key.namespace, &key.name)
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// The objects translation reads, as received from the watches.
+///
+/// Keep every Ingress, not only this class's: membership depends on IngressClass objects that
+/// can change later, so it is decided at translation.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterState {
+    pub ingresses: BTreeMap<ObjectKey, Ingress>,
+    /// Cluster-scoped, keyed by name.
+    pub ingress_classes: BTreeMap<String, IngressClass>,
+    pub services: BTreeMap<ObjectKey, Service>,
+    pub endpoint_slices: BTreeMap<ObjectKey, EndpointSlice>,
+}
+
+impl ClusterState {
+    /// Strips and stores an Ingress (replacing an older version). Ignores a nameless object.
+    pub fn upsert_ingress(&mut self, mut ingress: Ingress) {
+        strip_ingress(&mut ingress);
+        if let Some(key) = ObjectKey::from_meta(&ingress.metadata) {
+            self.ingresses.insert(key, ingress);
+        }
+    }
+
+    pub fn upsert_ingress_class(&mut self, mut class: IngressClass) {
+        strip_ingress_class(&mut class);
+        if let Some(name) = class.metadata.name.clone() {
+            self.ingress_classes.insert(name, class);
+        }
+    }
+
+    pub fn upsert_service(&mut self, mut service: Service) {
+        strip_service(&mut service);
+        if let Some(key) = ObjectKey::from_meta(&service.metadata) {
+            self.services.insert(key, service);
+        }
+    }
+
+    pub fn upsert_endpoint_slice(&mut self, mut slice: EndpointSlice) {
+        strip_endpoint_slice(&mut slice);
+        if let Some(key) = ObjectKey::from_meta(&slice.metadata) {
+            self.endpoint_slices.insert(key, slice);
+        }
+    }
+}
+
+/// What a fleet serves, from its IngressControllerSet and command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassScope {
+    /// The IngressClass this fleet serves (`--ingress-class`).
+    pub class_name: String,
+    /// The IngressClass `spec.controller` to accept; [`CONTROLLER_NAME`].
+    pub controller: String,
+    /// The set the IngressClass's parameters must point at.
+    pub set_namespace: String,
+    pub set_name: String,
+    /// `watchIngressWithoutClass`: also serve Ingresses that name no class.
+    pub watch_without_class: bool,
+    /// ingress-nginx's `disable-catch-all`: ignore a rule-less Ingress's defaultBackend.
+    pub disable_catch_all: bool,
+    /// The set's `defaultBackend`, for requests nothing else matches.
+    pub default_backend: Option<ServiceRef>,
+}
+
+impl ClassScope {
+    pub fn new(
+        class_name: impl Into<String>,
+        set_namespace: impl Into<String>,
+        set_name: impl Into<String>,
+    ) -> Self {
+        ClassScope {
+            class_name: class_name.into(),
+            controller: CONTROLLER_NAME.to_owned(),
+            set_namespace: set_namespace.into(),
+            set_name: set_name.into(),
+            watch_without_class: false,
+            disable_catch_all: false,
+            default_backend: None,
+        }
+    }
+}
+
+/// The object a [`Problem`] is about, where its Event goes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(tag = "kind")]
+pub enum ProblemObject {
+    Ingress(IngressRef),
+    /// The set itself (its `defaultBackend`).
+    IngressControllerSet {
+        namespace: String,
+        name: String,
+    },
+}
+
+/// Something translation skipped, and why.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Problem {
+    pub object: ProblemObject,
+    /// The field path, e.g. `spec.rules[0].http.paths[1].backend.service.port`.
+    pub field: String,
+    pub reason: String,
+}
+
+impl Problem {
+    /// The Ingress this problem is about, if it is about an Ingress.
+    pub fn ingress(&self) -> Option<&IngressRef> {
+        match &self.object {
+            ProblemObject::Ingress(ingress) => Some(ingress),
+            ProblemObject::IngressControllerSet { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.object {
+            ProblemObject::Ingress(ingress) => write!(f, "Ingress {ingress}")?,
+            ProblemObject::IngressControllerSet { namespace, name } => {
+                write!(f, "IngressControllerSet {namespace}/{name}")?
+            }
+        }
+        write!(f, ": {}: {}", self.field, self.reason)
+    }
+}
+
+/// Translates the cluster state into this fleet's snapshot and the problems found on the way.
+///
+/// The snapshot's `generation` is left at 0 for the publisher to set. The same input always
+/// gives the same problems in the same order (grouped by object), so the caller can compare
+/// them with the previous run's and emit Events only on change.
+pub fn translate(state: &ClusterState, scope: &ClassScope) -> (Snapshot, Vec<Problem>) {
+    let mut members: Vec<(IngressRef, &Ingress)> = state
+        .ingresses
+        .iter()
+        .filter(|(_, ingress)| is_member(ingress, &state.ingress_classes, scope))
+        .map(|(key, ingress)| (IngressRef::from(key), ingress))
+        .collect();
+    // Oldest first: conflicts are won by whoever claims first. Ties (same second) go by
+    // namespace/name so the result never depends on arrival order.
+    members.sort_by(|(a_ref, a), (b_ref, b)| age(a).cmp(&age(b)).then_with(|| a_ref.cmp(b_ref)));
+
+    let mut builder = Builder {
+        scope,
+        resolver: backend::Resolver::new(&state.services, &state.endpoint_slices),
+        problems: Vec::new(),
+        hosts: HashMap::new(),
+        origins: Vec::new(),
+        catch_all_default: None,
+    };
+    for (member, (source, ingress)) in members.iter().enumerate() {
+        builder.add_ingress(member, source, ingress);
+    }
+
+    let mut ingresses: Vec<IngressRef> = members.iter().map(|(r, _)| r.clone()).collect();
+    ingresses.sort();
+    let (mut snapshot, mut problems) = builder.finish(&members);
+    snapshot.ingresses = ingresses;
+    // Grouped by object, each group in the order of the object's fields (a stable sort of a
+    // deterministic emission order), without repeats (two rules can hit the same problem).
+    problems.sort_by(|a, b| a.object.cmp(&b.object));
+    let mut seen = std::collections::HashSet::new();
+    problems.retain(|problem| seen.insert(problem.clone()));
+    (snapshot, problems)
+}
+
+/// Creation time for ordering; an object without one (never from the API server) is newest.
+fn age(ingress: &Ingress) -> (bool, Option<Timestamp>) {
+    let created = ingress.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    (created.is_none(), created)
+}
+
+/// Where a route candidate came from, to name the field when it is rejected.
+struct Origin {
+    member: usize,
+    rule: usize,
+    path: usize,
+}
+
+/// Everything gathered for one host before its routes are built.
+#[derive(Default)]
+struct HostDraft {
+    regex_mode: bool,
+    default_backend: Option<DefaultBackend>,
+    specs: Vec<RouteSpec>,
+}
+
+struct Builder<'a> {
+    scope: &'a ClassScope,
+    resolver: backend::Resolver<'a>,
+    problems: Vec<Problem>,
+    hosts: HashMap<RuleHost, HostDraft>,
+    /// Indexed by `RouteSpec::origin`.
+    origins: Vec<Origin>,
+    catch_all_default: Option<DefaultBackend>,
+}
+
+impl Builder<'_> {
+    fn problem(&mut self, source: &IngressRef, field: impl Into<String>, reason: impl ToString) {
+        self.problems.push(Problem {
+            object: ProblemObject::Ingress(source.clone()),
+            field: field.into(),
+            reason: reason.to_string(),
+        });
+    }
+
+    /// Resolves an Ingress backend; on failure records a problem at `field` and returns `None`.
+    fn backend(
+        &mut self,
+        source: &IngressRef,
+        backend: &IngressBackend,
+        field: &str,
+    ) -> Option<Arc<Backend>> {
+        let resolved = backend::service_ref(&source.namespace, backend)
+            .and_then(|service| self.resolver.resolve(&service));
+        match resolved {
+            Ok(backend) => Some(backend),
+            Err(error) => {
+                self.problem(source, format!("{field}.{}", error.field()), &error);
+                None
+            }
+        }
+    }
+
+    /// Whether this Ingress puts its hosts in regex mode (`use-regex` or `rewrite-target`).
+    fn regex_mode(&mut self, source: &IngressRef, meta: &ObjectMeta) -> bool {
+        let annotations = meta.annotations.as_ref();
+        let use_regex = match USE_REGEX.get(annotations) {
+            Some((key, value)) => parse_bool(value).unwrap_or_else(|error| {
+                self.problem(source, annotation_field(key), error);
+                false
+            }),
+            None => false,
+        };
+        let rewrite = REWRITE_TARGET
+            .get(annotations)
+            .is_some_and(|(_, target)| !target.is_empty());
+        use_regex || rewrite
+    }
+
+    fn add_ingress(&mut self, member: usize, source: &IngressRef, ingress: &Ingress) {
+        let Some(spec) = &ingress.spec else {
+            return;
+        };
+        let regex_mode = self.regex_mode(source, &ingress.metadata);
+        let default = spec.default_backend.as_ref().and_then(|backend| {
+            let backend = self.backend(source, backend, "spec.defaultBackend")?;
+            Some(DefaultBackend {
+                backend,
+                source: source.clone(),
+            })
+        });
+        let rules = spec.rules.as_deref().unwrap_or_default();
+
+        if rules.is_empty() {
+            // A rule-less Ingress with a defaultBackend is a catch-all Ingress.
+            let Some(default) = default else { return };
+            if self.scope.disable_catch_all {
+                self.problem(
+                    source,
+                    "spec.defaultBackend",
+                    "ignored: the IngressControllerSet disables catch-all Ingresses \
+                     (a defaultBackend without rules)",
+                );
+            } else if let Some(winner) = &self.catch_all_default {
+                let reason = format!(
+                    "ignored: the catch-all already uses the defaultBackend of Ingress {}, \
+                     which is older",
+                    winner.source
+                );
+                self.problem(source, "spec.defaultBackend", reason);
+            } else {
+                self.catch_all_default = Some(default);
+            }
+            return;
+        }
+
+        for (r, rule) in rules.iter().enumerate() {
+            let host = match rule_host(rule.host.as_deref()) {
+                Ok(host) => host,
+                Err(error) => {
+                    self.problem(source, format!("spec.rules[{r}].host"), error);
+                    continue;
+                }
+            };
+            // As ingress-nginx: an Ingress's defaultBackend serves its named hosts; for
+            // host-less rules only a rule-less Ingress sets the catch-all's default.
+            let mut default_lost_to = None;
+            {
+                let draft = self.hosts.entry(host.clone()).or_default();
+                draft.regex_mode |= regex_mode;
+                if let (Some(default), false) = (&default, host == RuleHost::CatchAll) {
+                    match &draft.default_backend {
+                        None => draft.default_backend = Some(default.clone()),
+                        Some(winner) if winner.source != *source => {
+                            default_lost_to = Some(winner.source.clone());
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            if let Some(winner) = default_lost_to {
+                let reason = format!(
+                    "not used for {}: it already uses the defaultBackend of Ingress {winner}, \
+                     which is older",
+                    describe_host(&host)
+                );
+                self.problem(source, "spec.defaultBackend", reason);
+            }
+
+            let Some(http) = &rule.http else { continue };
+            for (p, path) in http.paths.iter().enumerate() {
+                let field = format!("spec.rules[{r}].http.paths[{p}]");
+                let kind = match path_kind(&path.path_type) {
+                    Ok(kind) => kind,
+                    Err(error) => {
+                        self.problem(source, format!("{field}.pathType"), error);
+                        continue;
+                    }
+                };
+                let route_path = match rule_path(path.path.as_deref(), kind) {
+                    Ok(route_path) => route_path,
+                    Err(error) => {
+                        self.problem(source, format!("{field}.path"), error);
+                        continue;
+                    }
+                };
+                let Some(backend) =
+                    self.backend(source, &path.backend, &format!("{field}.backend"))
+                else {
+                    continue;
+                };
+                let origin = self.origins.len();
+                self.origins.push(Origin {
+                    member,
+                    rule: r,
+                    path: p,
+                });
+                self.hosts
+                    .entry(host.clone())
+                    .or_default()
+                    .specs
+                    .push(RouteSpec {
+                        path: route_path,
+                        kind,
+                        backend,
+                        source: source.clone(),
+                        origin,
+                    });
+            }
+        }
+    }
+
+    fn finish(mut self, members: &[(IngressRef, &Ingress)]) -> (Snapshot, Vec<Problem>) {
+        let mut snapshot = Snapshot::default();
+        if let Some(default) = self.catch_all_default.take() {
+            self.hosts
+                .entry(RuleHost::CatchAll)
+                .or_default()
+                .default_backend = Some(default);
+        }
+        // Sorted so that problems come out in the same order every time.
+        let mut hosts: Vec<(RuleHost, HostDraft)> =
+            std::mem::take(&mut self.hosts).into_iter().collect();
+        hosts.sort_by(|a, b| a.0.cmp(&b.0));
+        for (host, draft) in hosts {
+            let name = match &host {
+                RuleHost::CatchAll => String::new(),
+                RuleHost::Exact(name) => name.clone(),
+                RuleHost::Wildcard(parent) => format!("*.{parent}"),
+            };
+            let (routes, rejections) =
+                HostRoutes::build(name, draft.regex_mode, draft.default_backend, draft.specs);
+            for rejection in rejections {
+                self.rejection_problem(members, &host, rejection);
+            }
+            match host {
+                RuleHost::CatchAll => snapshot.catch_all = Some(routes),
+                RuleHost::Exact(name) => {
+                    snapshot.exact_hosts.insert(name, routes);
+                }
+                RuleHost::Wildcard(parent) => {
+                    snapshot.wildcard_hosts.insert(parent, routes);
+                }
+            }
+        }
+
+        if let Some(service) = &self.scope.default_backend {
+            match self.resolver.resolve(service) {
+                Ok(backend) => snapshot.default_backend = Some(backend),
+                Err(error) => self.problems.push(Problem {
+                    object: ProblemObject::IngressControllerSet {
+                        namespace: self.scope.set_namespace.clone(),
+                        name: self.scope.set_name.clone(),
+                    },
+                    field: format!("spec.defaultBackend.{}", error.field()),
+                    reason: error.to_string(),
+                }),
+            }
+        }
+        (snapshot, self.problems)
+    }
+
+    fn rejection_problem(
+        &mut self,
+        members: &[(IngressRef, &Ingress)],
+        host: &RuleHost,
+        rejection: Rejection,
+    ) {
+        let origin_of = |origin: usize| {
+            self.origins
+                .get(origin)
+                .and_then(|o| Some((members.get(o.member)?.0.clone(), o.rule, o.path)))
+        };
+        match rejection {
+            Rejection::Shadowed {
+                origin,
+                path,
+                kind,
+                winner,
+                winner_path,
+            } => {
+                let Some((source, r, p)) = origin_of(origin) else {
+                    return;
+                };
+                let by = if winner == source {
+                    "an earlier path of this Ingress".to_owned()
+                } else {
+                    format!("Ingress {winner}, which is older")
+                };
+                let same = if winner_path == path {
+                    String::new()
+                } else {
+                    format!(" (as {winner_path:?}; trailing slashes do not change a Prefix)")
+                };
+                let reason = format!(
+                    "ignored: {kind} path {path:?} on {} is already routed by {by}{same}",
+                    describe_host(host)
+                );
+                self.problem(&source, format!("spec.rules[{r}].http.paths[{p}]"), reason);
+            }
+            Rejection::InvalidRegex {
+                origin,
+                path,
+                error,
+            } => {
+                let Some((source, r, p)) = origin_of(origin) else {
+                    return;
+                };
+                let reason = format!(
+                    "path {path:?} is not a valid regex ({} is in regex mode because an \
+                     Ingress on it uses use-regex or rewrite-target): {error}",
+                    describe_host(host)
+                );
+                self.problem(
+                    &source,
+                    format!("spec.rules[{r}].http.paths[{p}].path"),
+                    reason,
+                );
+            }
+        }
+    }
+}
+
+fn describe_host(host: &RuleHost) -> String {
+    match host {
+        RuleHost::CatchAll => "the catch-all (rules without a host)".to_owned(),
+        RuleHost::Exact(name) => format!("host {name:?}"),
+        RuleHost::Wildcard(parent) => format!("host \"*.{parent}\""),
+    }
+}
