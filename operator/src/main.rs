@@ -1,9 +1,14 @@
 //! `sluice-operator`: reconciles IngressControllerSets into data-plane fleets.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Context as _;
 use clap::Parser;
+use sluice_operator::context::Metrics;
+use sluice_operator::{admin, controller};
 
 /// Reconciles IngressControllerSets (sluice.dev/v1alpha1) into data-plane fleets.
 #[derive(Parser, Debug)]
@@ -15,6 +20,22 @@ struct Args {
     /// Container image of the data-plane fleets the operator creates.
     #[arg(long, default_value = "ghcr.io/sluice-dev/sluice:latest")]
     dataplane_image: String,
+    /// imagePullPolicy of the fleets' pods (Always, IfNotPresent, Never); default: Kubernetes'.
+    #[arg(long)]
+    dataplane_image_pull_policy: Option<String>,
+    /// Serves /healthz, /readyz and /metrics.
+    #[arg(long, default_value = "0.0.0.0:10254")]
+    admin_address: SocketAddr,
+    /// Elect a leader through a Lease, so several replicas can run; only the leader reconciles.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    leader_elect: bool,
+    /// Namespace of the leader-election Lease. Defaults to the pod's namespace, else
+    /// sluice-system.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "sluice-system")]
+    lease_namespace: String,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "sluice-operator")]
+    lease_name: String,
 }
 
 async fn client(kubeconfig: Option<&PathBuf>) -> anyhow::Result<kube::Client> {
@@ -27,6 +48,17 @@ async fn client(kubeconfig: Option<&PathBuf>) -> anyhow::Result<kube::Client> {
         None => kube::Config::infer().await?,
     };
     Ok(kube::Client::try_from(config)?)
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
 }
 
 #[tokio::main]
@@ -44,5 +76,77 @@ async fn main() -> anyhow::Result<()> {
     let client = client(args.kubeconfig.as_ref()).await?;
     let version = client.apiserver_version().await?;
     tracing::info!(server = %version.git_version, image = %args.dataplane_image, "connected");
-    Ok(())
+
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    tokio::spawn(admin::serve(
+        args.admin_address,
+        metrics.clone(),
+        ready.clone(),
+    ));
+
+    let settings = controller::Settings {
+        image: args.dataplane_image.clone(),
+        image_pull_policy: args.dataplane_image_pull_policy.clone(),
+    };
+    if !args.leader_elect {
+        controller::run(client, settings, metrics, ready, shutdown_signal()).await;
+        return Ok(());
+    }
+
+    let identity = std::env::var("POD_NAME")
+        .unwrap_or_else(|_| format!("sluice-operator-{}", std::process::id()));
+    let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+        .with_namespace(&args.lease_namespace)
+        .with_identity(&identity)
+        .with_duration(15)
+        .with_grace(5)
+        .build()
+        .await
+        .context("setting up leader election")?;
+    let (mut leading, lease_task) = manager.watch().await;
+    tracing::info!(%identity, lease = %args.lease_name, namespace = %args.lease_namespace, "waiting for leadership");
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        // Wait to become leader (or to be told to stop).
+        while !*leading.borrow_and_update() {
+            tokio::select! {
+                changed = leading.changed() => if changed.is_err() { anyhow::bail!("leader election stopped") },
+                _ = &mut shutdown => return Ok(()),
+            }
+        }
+        tracing::info!("leading: starting the controller");
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let run = controller::run(
+            client.clone(),
+            controller::Settings {
+                image: args.dataplane_image.clone(),
+                image_pull_policy: args.dataplane_image_pull_policy.clone(),
+            },
+            metrics.clone(),
+            ready.clone(),
+            async move {
+                let _ = stop_rx.await;
+            },
+        );
+        tokio::pin!(run);
+        let stop_reason = loop {
+            tokio::select! {
+                _ = &mut run => break "controller ended",
+                changed = leading.changed() => {
+                    if changed.is_err() || !*leading.borrow() { break "lost leadership" }
+                }
+                _ = &mut shutdown => break "shutdown",
+            }
+        };
+        tracing::info!(reason = stop_reason, "stopping the controller");
+        let _ = stop_tx.send(());
+        run.await;
+        if stop_reason == "shutdown" {
+            drop(leading);
+            let _ = lease_task.await;
+            return Ok(());
+        }
+    }
 }

@@ -28,6 +28,7 @@ sampler=$!
 
 t="$(now_s)"
 rc=0
+export SLUICE_BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 SLUICE_ENV_FILE="$SLUICE_STATE/env" cargo test --offline --workspace --test '*' -- --test-threads="${SLUICE_TEST_THREADS:-4}" || rc=$?
 kill "$sampler" 2>/dev/null || true
 log "TIMING integration tests: $(elapsed "$t")s"

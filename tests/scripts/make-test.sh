@@ -18,6 +18,7 @@ total="$(now_s)"
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "unit tests" cargo test --workspace --locked --lib --bins
+step "build binaries" cargo build --workspace --locked --bins
 step "build integration tests" cargo test --workspace --locked --test '*' --no-run
 step "control-plane binaries (cached by version)" tests/cluster/build.sh all
 step "integration tests in the test network" tests/cluster/netns.sh tests/scripts/integration.sh

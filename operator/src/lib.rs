@@ -1,0 +1,17 @@
+//! The Sluice operator: reconciles `IngressControllerSet`s into data-plane fleets.
+//!
+//! Reconcile is a short pipeline: fetch ([`reconcile`]) -> validate ([`claims`]) -> build every
+//! child with a pure `desired_*` function ([`children`], one file each) -> apply with
+//! server-side apply ([`apply`]) -> compute status with a pure function ([`status`]).
+
+pub mod admin;
+pub mod apply;
+pub mod children;
+pub mod claims;
+pub mod context;
+pub mod controller;
+pub mod error;
+pub mod patches;
+pub mod provider;
+pub mod reconcile;
+pub mod status;
