@@ -1,0 +1,596 @@
+//! The per-request path: [`Proxy::handle`], shared by the plain-HTTP listener and (next issue)
+//! the TLS one.
+//!
+//! Order of work for one request: read the snapshot and config once → request id and client
+//! address → Host and path checks → route → body-size check → header rewrite → pick endpoints
+//! → connect (next endpoint on connect failure) → stream the response back (or tunnel an
+//! upgrade). Every failure is a [`ProxyError`] with its own status code; nothing panics on
+//! client or upstream input.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::header::{self, HeaderValue};
+use http::uri::PathAndQuery;
+use http::{Request, Response, StatusCode, Uri, Version};
+use hyper::body::{Body, Incoming, SizeHint};
+use sluice_crds::dataplane_config::DataplaneConfig;
+
+use super::access_log::AccessLogEntry;
+use super::body::{Finish, Progress, RequestBody, RequestBodyError, Tracked, round_millis};
+use super::errors::ProxyError;
+use super::headers::{self, Forwarding, RequestFacts, X_REQUEST_ID};
+use super::metrics::RequestLabels;
+use super::upstream::{self, Candidates, ConnectTimeout};
+use super::{BoxBody, ClientInfo, Proxy, tunnel};
+use crate::model::{Backend, IngressRef, ServiceRef, Snapshot};
+
+/// What one request learned on its way, for its metrics and access-log line.
+struct Exchange<'s> {
+    source: Option<&'s IngressRef>,
+    /// The host rule that answered (`foo.com`, `*.foo.com`, `` for catch-all or none).
+    host_rule: &'s str,
+    service: Option<&'s ServiceRef>,
+    /// Every address tried, only kept when the access log is on.
+    upstream_addrs: Vec<SocketAddr>,
+    /// The endpoint that answered.
+    upstream: Option<SocketAddr>,
+    upstream_status: Option<u16>,
+    upstream_time: Option<Duration>,
+}
+
+/// Request fields the access log needs, copied before the request is consumed (only when the
+/// log is on).
+struct LogRequest {
+    method: String,
+    host: String,
+    path: String,
+    protocol: &'static str,
+    user_agent: Option<String>,
+}
+
+/// How one upstream attempt failed.
+enum SendError {
+    /// Connecting failed (refused, unreachable, timed out): nothing was sent, the next
+    /// endpoint may be tried.
+    Connect {
+        kind: &'static str,
+        timed_out: bool,
+    },
+    Timeout,
+    BodyTooLarge {
+        limit: u64,
+    },
+    ClientBody(String),
+    Upstream(String),
+}
+
+/// The endpoints of one request: a Service's (borrowed from the snapshot) or an ExternalName's
+/// resolved addresses.
+enum Targets<'a> {
+    Endpoints(Candidates<'a>),
+    Resolved(Vec<SocketAddr>),
+}
+
+impl Targets<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Targets::Endpoints(c) => c.len(),
+            Targets::Resolved(addrs) => addrs.len(),
+        }
+    }
+
+    fn nth(&self, i: usize) -> Option<SocketAddr> {
+        match self {
+            Targets::Endpoints(c) => c.nth(i),
+            Targets::Resolved(addrs) => addrs.get(i).copied(),
+        }
+    }
+}
+
+/// True when a body whose size is known up front (`Content-Length`) is over the limit; a
+/// streamed body is checked as it arrives ([`RequestBody`]).
+pub(crate) fn exceeds_limit(hint: &SizeHint, limit: Option<u64>) -> bool {
+    limit.is_some_and(|limit| hint.lower() > limit)
+}
+
+fn protocol(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "",
+    }
+}
+
+impl Proxy {
+    /// Handles one request from a client connection. Never fails: errors become synthetic
+    /// responses (see [`ProxyError`]). The returned body streams from the upstream; metrics and
+    /// the access-log line are recorded when it has been sent (or dropped).
+    pub async fn handle(
+        &self,
+        mut req: Request<Incoming>,
+        client: ClientInfo,
+    ) -> Response<BoxBody> {
+        let start = Instant::now();
+        // Once per request: the request keeps these even if a new snapshot is published.
+        let snapshot = self.shared.snapshot.load_full();
+        let config = self.shared.config.load_full();
+
+        let request_id = headers::request_id(req.headers());
+        let forwarding = headers::forwarding(
+            req.headers(),
+            client.peer,
+            client.proxy_protocol_src,
+            &config,
+        );
+        let log_request = self.access_log.as_ref().map(|_| LogRequest {
+            method: req.method().as_str().to_owned(),
+            host: req
+                .uri()
+                .authority()
+                .map(|a| a.as_str())
+                .or_else(|| {
+                    req.headers()
+                        .get(header::HOST)
+                        .and_then(|h| h.to_str().ok())
+                })
+                .unwrap_or_default()
+                .to_owned(),
+            path: req.uri().path().to_owned(),
+            protocol: protocol(req.version()),
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        });
+        let upgrade =
+            req.version() == Version::HTTP_11 && headers::is_upgrade_request(req.headers());
+        // Taken before the request is consumed: the client side of a WebSocket tunnel.
+        let on_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+
+        let mut ex = Exchange {
+            source: None,
+            host_rule: "",
+            service: None,
+            upstream_addrs: Vec::new(),
+            upstream: None,
+            upstream_status: None,
+            upstream_time: None,
+        };
+        let result = self
+            .forward(
+                req,
+                &client,
+                forwarding,
+                &request_id,
+                upgrade,
+                &snapshot,
+                &config,
+                &mut ex,
+            )
+            .await;
+
+        let result = result.and_then(|mut resp| {
+            let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+            if switching {
+                let Some(client_side) = on_upgrade else {
+                    return Err(ProxyError::Upstream {
+                        upstream: ex.upstream.unwrap_or(client.local),
+                        reason: "101 Switching Protocols to a request that asked for no upgrade"
+                            .into(),
+                    });
+                };
+                let upstream_side = hyper::upgrade::on(&mut resp);
+                tokio::spawn(tunnel::run(
+                    client_side,
+                    upstream_side,
+                    config.proxy_read_timeout,
+                ));
+            }
+            headers::rewrite_response(resp.headers_mut(), switching, &request_id);
+            Ok((resp, switching))
+        });
+
+        match result {
+            Ok((resp, switching)) => {
+                let (parts, body) = resp.into_parts();
+                let finish = self.finish(
+                    parts.status,
+                    &ex,
+                    log_request,
+                    forwarding,
+                    &request_id,
+                    start,
+                );
+                // A 101 has no body; the tunnel has its own idle timeout.
+                let read_timeout = (!switching).then_some(config.proxy_read_timeout);
+                Response::from_parts(parts, Tracked::boxed(body, read_timeout, finish))
+            }
+            Err(error) => {
+                if let Some(kind) = error.upstream_kind() {
+                    self.metrics.upstream_error(kind);
+                    tracing::debug!(%error, request_id = ?request_id, "upstream failure");
+                }
+                let mut resp = error.response();
+                resp.headers_mut()
+                    .insert(X_REQUEST_ID.clone(), request_id.clone());
+                let (parts, body) = resp.into_parts();
+                let finish = self.finish(
+                    parts.status,
+                    &ex,
+                    log_request,
+                    forwarding,
+                    &request_id,
+                    start,
+                );
+                Response::from_parts(parts, Tracked::boxed(body, None, finish))
+            }
+        }
+    }
+
+    fn finish(
+        &self,
+        status: StatusCode,
+        ex: &Exchange<'_>,
+        log_request: Option<LogRequest>,
+        forwarding: Forwarding,
+        request_id: &HeaderValue,
+        start: Instant,
+    ) -> Finish {
+        let labels = RequestLabels {
+            namespace: ex.source.map(|s| s.namespace.clone()).unwrap_or_default(),
+            ingress: ex.source.map(|s| s.name.clone()).unwrap_or_default(),
+            host: ex.host_rule.to_owned(),
+            status: status.as_u16(),
+        };
+        let log = match (&self.access_log, log_request) {
+            (Some(log), Some(req)) => {
+                let upstream_addr = ex
+                    .upstream_addrs
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let entry = AccessLogEntry {
+                    time: String::new(),
+                    remote_addr: forwarding.client_ip,
+                    request_id: request_id.to_str().unwrap_or_default().to_owned(),
+                    method: req.method,
+                    host: req.host,
+                    path: req.path,
+                    protocol: req.protocol,
+                    status: status.as_u16(),
+                    bytes_sent: 0,
+                    request_time: 0.0,
+                    upstream_addr,
+                    upstream_status: ex.upstream_status,
+                    upstream_response_time: ex.upstream_time.map(|d| round_millis(d.as_secs_f64())),
+                    namespace: ex.source.map(|s| s.namespace.clone()),
+                    ingress: ex.source.map(|s| s.name.clone()),
+                    service: ex.service.map(|s| s.to_string()),
+                    user_agent: req.user_agent,
+                };
+                Some((log.clone(), Box::new(entry)))
+            }
+            _ => None,
+        };
+        Finish {
+            metrics: self.metrics.clone(),
+            labels,
+            start,
+            log,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
+    async fn forward<'s>(
+        &self,
+        req: Request<Incoming>,
+        client: &ClientInfo,
+        forwarding: Forwarding,
+        request_id: &HeaderValue,
+        upgrade: bool,
+        snapshot: &'s Snapshot,
+        config: &DataplaneConfig,
+        ex: &mut Exchange<'s>,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let (mut parts, body) = req.into_parts();
+
+        // Host: the absolute-form authority wins over the Host header (RFC 9112 section 3.2.2).
+        let host_value = match parts.uri.authority() {
+            Some(authority) if authority.as_str().contains('@') => {
+                return Err(ProxyError::BadRequest("userinfo in the request target"));
+            }
+            Some(authority) => Some(
+                HeaderValue::from_str(authority.as_str())
+                    .map_err(|_| ProxyError::BadRequest("invalid authority"))?,
+            ),
+            None => parts.headers.get(header::HOST).cloned(),
+        };
+        let host = match &host_value {
+            Some(value) => value
+                .to_str()
+                .map_err(|_| ProxyError::BadRequest("invalid Host header"))?,
+            // HTTP/1.0 may omit Host: routed to the catch-all, like nginx's default server.
+            None if parts.version <= Version::HTTP_10 => "",
+            None => return Err(ProxyError::BadRequest("missing Host header")),
+        };
+        if !host.is_empty() && !headers::valid_host(host) {
+            return Err(ProxyError::BadRequest("invalid Host header"));
+        }
+
+        let path = headers::normalize_path(parts.uri.path())?;
+
+        let backend: &'s Arc<Backend> = match snapshot.route(host, &path) {
+            Some(matched) => {
+                ex.source = Some(matched.source());
+                ex.host_rule = &matched.host.host;
+                matched.backend()
+            }
+            None => {
+                ex.host_rule = snapshot.select_host(host).map_or("", |h| h.host.as_str());
+                snapshot
+                    .default_backend
+                    .as_ref()
+                    .ok_or(ProxyError::NoRoute)?
+            }
+        };
+        ex.service = Some(backend.service());
+
+        let limit = config.proxy_body_size.max_bytes();
+        if exceeds_limit(&body.size_hint(), limit) {
+            return Err(ProxyError::BodyTooLarge {
+                limit: limit.unwrap_or_default(),
+            });
+        }
+
+        let facts = RequestFacts {
+            forwarding,
+            host: host_value.as_ref(),
+            tls: client.tls,
+            external_port: if client.tls {
+                self.opts.external_https_port
+            } else {
+                self.opts.external_http_port
+            },
+            request_id,
+            upgrade,
+        };
+        headers::rewrite_request(&mut parts.headers, &facts);
+
+        // Forward the normalised path (what we matched on) with the query as sent.
+        let path_and_query = match (&path, parts.uri.path_and_query()) {
+            (Cow::Borrowed(_), Some(pq)) => pq.clone(),
+            _ => {
+                let joined = match parts.uri.query() {
+                    Some(query) => format!("{path}?{query}"),
+                    None => path.clone().into_owned(),
+                };
+                PathAndQuery::try_from(joined)
+                    .map_err(|_| ProxyError::BadRequest("invalid request target"))?
+            }
+        };
+
+        let targets = match &**backend {
+            Backend::Service { endpoints, .. } => Targets::Endpoints(Candidates::select(endpoints)),
+            Backend::ExternalName { host, port, .. } => {
+                Targets::Resolved(resolve(host, *port, config.proxy_connect_timeout).await?)
+            }
+        };
+        if targets.len() == 0 {
+            return Err(ProxyError::NoEndpoints);
+        }
+        let tries = upstream::attempts(config.proxy_next_upstream_tries, targets.len());
+        let first = upstream::next_round_robin(backend.service());
+
+        let mut body = (!body.is_end_stream()).then_some(body);
+        let progress = body.as_ref().map(|_| Arc::new(Progress::default()));
+        let mut headers = parts.headers;
+        let mut last_failure = None;
+        for attempt in 0..tries {
+            let Some(addr) = targets.nth((first + attempt) % targets.len()) else {
+                break;
+            };
+            if self.access_log.is_some() {
+                ex.upstream_addrs.push(addr);
+            }
+            let last = attempt + 1 == tries;
+            let (request_body, reclaim) = match body.take() {
+                // Reclaimable unless this is the last try: then nothing would retry with it.
+                Some(incoming) => RequestBody::new(incoming, limit, progress.clone(), !last),
+                None => (RequestBody::empty(), None),
+            };
+            let mut upstream_req = Request::new(request_body);
+            *upstream_req.method_mut() = parts.method.clone();
+            *upstream_req.uri_mut() = upstream_uri(addr, &path_and_query)?;
+            *upstream_req.version_mut() = Version::HTTP_11;
+            // Only the last attempt may consume the headers; earlier ones need a copy in case
+            // they fail to connect.
+            *upstream_req.headers_mut() = if last {
+                std::mem::take(&mut headers)
+            } else {
+                headers.clone()
+            };
+
+            let attempt_start = Instant::now();
+            match self.send(upstream_req, progress.as_deref(), config).await {
+                Ok(resp) => {
+                    ex.upstream_status = Some(resp.status().as_u16());
+                    ex.upstream_time = Some(attempt_start.elapsed());
+                    ex.upstream = Some(addr);
+                    return Ok(resp);
+                }
+                Err(SendError::Connect { kind, timed_out }) => {
+                    self.metrics.upstream_error(kind);
+                    last_failure = Some((addr, timed_out));
+                    if let Some(mut reclaim) = reclaim {
+                        match reclaim.try_recv() {
+                            Ok(incoming) => body = Some(incoming),
+                            // The body was read after all, so it cannot be replayed.
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(SendError::Timeout) => {
+                    return Err(ProxyError::UpstreamTimeout { upstream: addr });
+                }
+                Err(SendError::BodyTooLarge { limit }) => {
+                    return Err(ProxyError::BodyTooLarge { limit });
+                }
+                Err(SendError::ClientBody(reason)) => return Err(ProxyError::ClientBody(reason)),
+                Err(SendError::Upstream(reason)) => {
+                    return Err(ProxyError::Upstream {
+                        upstream: addr,
+                        reason,
+                    });
+                }
+            }
+        }
+        let (last, timed_out) = last_failure.unwrap_or((client.local, false));
+        Err(ProxyError::ConnectFailed {
+            attempts: tries as u32,
+            last,
+            timed_out,
+        })
+    }
+
+    /// One attempt. Waits for response headers: the first window covers the connect and the
+    /// read timeout; after that, while the request body is still moving, each window of
+    /// `proxy-send-timeout` (body still streaming) or `proxy-read-timeout` (body done) that saw
+    /// progress earns another one. A request whose body and response both stall gets a 504.
+    async fn send(
+        &self,
+        req: Request<RequestBody>,
+        progress: Option<&Progress>,
+        config: &DataplaneConfig,
+    ) -> Result<Response<Incoming>, SendError> {
+        let mut pending = self.client.request(req);
+        let mut window = config.proxy_connect_timeout + config.proxy_read_timeout;
+        let mut seen = progress.map(Progress::frames);
+        loop {
+            match tokio::time::timeout(window, &mut pending).await {
+                Ok(Ok(resp)) => return Ok(resp),
+                Ok(Err(error)) => return Err(classify(&error)),
+                Err(_elapsed) => {
+                    let Some(progress) = progress else {
+                        return Err(SendError::Timeout);
+                    };
+                    let now = progress.frames();
+                    if Some(now) == seen {
+                        return Err(SendError::Timeout);
+                    }
+                    seen = Some(now);
+                    window = if progress.done() {
+                        config.proxy_read_timeout
+                    } else {
+                        config.proxy_send_timeout
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Sorts an upstream client error into what the proxy does next.
+fn classify(error: &hyper_util::client::legacy::Error) -> SendError {
+    if error.is_connect() {
+        return SendError::Connect {
+            kind: upstream::connect_failure_kind(error),
+            timed_out: upstream::find_in_chain::<ConnectTimeout>(error).is_some(),
+        };
+    }
+    match upstream::find_in_chain::<RequestBodyError>(error) {
+        Some(RequestBodyError::TooLarge { limit }) => SendError::BodyTooLarge { limit: *limit },
+        Some(RequestBodyError::Client(e)) => SendError::ClientBody(e.to_string()),
+        None => {
+            let reason = match std::error::Error::source(error) {
+                Some(source) => format!("{error}: {source}"),
+                None => error.to_string(),
+            };
+            SendError::Upstream(reason)
+        }
+    }
+}
+
+/// `http://<addr><path?query>`: the pool key is the endpoint address.
+fn upstream_uri(addr: SocketAddr, path_and_query: &PathAndQuery) -> Result<Uri, ProxyError> {
+    Uri::builder()
+        .scheme("http")
+        .authority(addr.to_string())
+        .path_and_query(path_and_query.clone())
+        .build()
+        .map_err(|_| ProxyError::BadRequest("invalid request target"))
+}
+
+/// Resolves an ExternalName backend at request time (IP literals need no DNS). Bounded by the
+/// connect timeout, since a hung resolver would otherwise hang the request.
+async fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, ProxyError> {
+    let failed = |reason: String| ProxyError::Resolve {
+        host: host.to_owned(),
+        reason,
+    };
+    match tokio::time::timeout(timeout, tokio::net::lookup_host((host, port))).await {
+        Ok(Ok(addrs)) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            if addrs.is_empty() {
+                Err(failed("no addresses".into()))
+            } else {
+                Ok(addrs)
+            }
+        }
+        Ok(Err(e)) => Err(failed(e.to_string())),
+        Err(_) => Err(failed("timed out".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_limit_table() {
+        let cases = [
+            (SizeHint::with_exact(0), Some(10), false),
+            (SizeHint::with_exact(10), Some(10), false),
+            (SizeHint::with_exact(11), Some(10), true),
+            (SizeHint::with_exact(u64::MAX), None, false),
+            // Chunked: unknown up front, checked while streaming.
+            (SizeHint::new(), Some(10), false),
+        ];
+        for (hint, limit, want) in cases {
+            assert_eq!(exceeds_limit(&hint, limit), want, "{hint:?} {limit:?}");
+        }
+    }
+
+    #[test]
+    fn protocol_names() {
+        assert_eq!(protocol(Version::HTTP_11), "HTTP/1.1");
+        assert_eq!(protocol(Version::HTTP_2), "HTTP/2.0");
+    }
+
+    #[test]
+    fn upstream_uri_forms() {
+        let pq = PathAndQuery::from_static("/a?b=c");
+        let v4 = upstream_uri("127.0.0.1:8080".parse().expect("addr"), &pq).expect("uri");
+        assert_eq!(v4.to_string(), "http://127.0.0.1:8080/a?b=c");
+        let v6 = upstream_uri("[::1]:80".parse().expect("addr"), &pq).expect("uri");
+        assert_eq!(v6.authority().map(|a| a.as_str()), Some("[::1]:80"));
+    }
+
+    #[tokio::test]
+    async fn resolve_ip_literals_without_dns() {
+        let addrs = resolve("127.0.0.1", 8080, Duration::from_secs(1))
+            .await
+            .expect("literal");
+        assert_eq!(
+            addrs,
+            ["127.0.0.1:8080".parse::<SocketAddr>().expect("addr")]
+        );
+    }
+}

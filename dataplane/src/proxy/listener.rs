@@ -1,0 +1,189 @@
+//! The plain-HTTP listener: accept, optional PROXY protocol header, HTTP/1.1 with upgrades,
+//! graceful drain.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::proxy_protocol::{HEADER_TIMEOUT, PrefixedIo, ProxyProtocolError, read_proxy_header};
+use super::{ClientInfo, Proxy};
+
+/// nginx's `client_header_timeout`: a client must send a complete request head within this
+/// (hyper also applies it to idle keep-alive connections waiting for their next request).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A client connection after the PROXY protocol step, ready for HTTP (or TLS).
+#[derive(Debug)]
+pub struct Connection {
+    pub io: PrefixedIo<TcpStream>,
+    pub info: ClientInfo,
+}
+
+/// Prepares an accepted TCP connection: `TCP_NODELAY`, then, when `proxy_protocol` is on, reads
+/// and strips the PROXY header (within [`HEADER_TIMEOUT`], size-limited). Shared with the TLS
+/// listener, which wraps `Connection::io` in its acceptor and sets `tls` itself.
+pub async fn accept_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    proxy_protocol: bool,
+    tls: bool,
+) -> Result<Connection, ProxyProtocolError> {
+    // Latency over packet count: responses are small writes.
+    let _ = stream.set_nodelay(true);
+    let local = stream
+        .local_addr()
+        .map_err(|e| ProxyProtocolError::Io(e.kind()))?;
+    let (source, rest) = if proxy_protocol {
+        let (header, rest) = tokio::time::timeout(HEADER_TIMEOUT, read_proxy_header(&mut stream))
+            .await
+            .map_err(|_| ProxyProtocolError::Timeout)??;
+        (header.source, rest)
+    } else {
+        (None, Bytes::new())
+    };
+    Ok(Connection {
+        io: PrefixedIo::new(rest, stream),
+        info: ClientInfo {
+            peer,
+            local,
+            tls,
+            proxy_protocol_src: source,
+        },
+    })
+}
+
+/// Serves plain HTTP/1.1 on `listener` until `shutdown` completes, then drains: the listener
+/// closes at once, idle keep-alive connections close, requests in flight finish (their
+/// connections then close) for up to `drain_deadline`, after which the remaining connections
+/// are dropped. Returns when the drain is over.
+///
+/// Whether connections start with a PROXY header is read from `shared.fleet` for each new
+/// connection, so turning it on or off applies to new connections without a restart.
+/// Upgraded (WebSocket) tunnels run as their own tasks and are not cut by the deadline; they
+/// end with the process.
+///
+/// Strictly HTTP/1.1 (and 1.0): hyper-util's `auto` builder would also accept cleartext HTTP/2
+/// with prior knowledge, which ingress-nginx does not serve on its HTTP port. hyper's
+/// `http1::UpgradeableConnection` is not a `GracefulConnection`, so the drain signal is a
+/// `watch` channel here, doing what `hyper_util::server::graceful::GracefulShutdown` does: each
+/// connection holds a receiver and calls hyper's `graceful_shutdown` when it fires; the drain is
+/// over when every receiver is gone.
+pub async fn serve_http<F>(
+    listener: TcpListener,
+    proxy: Arc<Proxy>,
+    shutdown: F,
+    drain_deadline: Duration,
+) where
+    F: Future<Output = ()>,
+{
+    let (drain, draining) = watch::channel(false);
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    // Reap finished connection tasks so the set stays as small as the number
+                    // of open connections.
+                    while connections.try_join_next().is_some() {}
+                    let watcher = draining.clone();
+                    connections.spawn(serve_connection(
+                        stream,
+                        peer,
+                        proxy.clone(),
+                        builder.clone(),
+                        watcher,
+                    ));
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    drop(draining);
+    let _ = drain.send(true);
+    tokio::select! {
+        () = drain.closed() => tracing::debug!("HTTP connections drained"),
+        () = tokio::time::sleep(drain_deadline) => {
+            tracing::info!(open = connections.len(), "drain deadline reached, closing remaining HTTP connections");
+        }
+    }
+    connections.abort_all();
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    proxy: Arc<Proxy>,
+    builder: http1::Builder,
+    mut drain: watch::Receiver<bool>,
+) {
+    let metrics = proxy.metrics.clone();
+    metrics.connections_open.inc();
+    let _open = scopeguard(move || {
+        metrics.connections_open.dec();
+    });
+    let proxy_protocol = proxy.shared.fleet.load().proxy_protocol;
+    let connection = match accept_connection(stream, peer, proxy_protocol, false).await {
+        Ok(connection) => connection,
+        Err(error) => {
+            tracing::debug!(%peer, %error, "refused connection");
+            return;
+        }
+    };
+    let info = connection.info;
+    let service = service_fn(move |req| {
+        let proxy = proxy.clone();
+        async move { Ok::<_, Infallible>(proxy.handle(req, info).await) }
+    });
+    let conn = builder
+        .serve_connection(TokioIo::new(connection.io), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = drain.changed() => {
+            // Closes an idle connection now; one with a request in flight after its response.
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(error) = result {
+        // Client resets, malformed requests, header timeouts: routine on the internet.
+        tracing::debug!(%peer, %error, "connection ended with an error");
+    }
+}
+
+/// Runs `f` when dropped, including when the task is aborted at the drain deadline.
+fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    Guard(Some(f))
+}

@@ -1,0 +1,169 @@
+//! The proxy's Prometheus metrics, registered into a registry the caller owns so the config
+//! generator's snapshot metrics land on the same `/metrics` page. Names below assume the
+//! registry was made with `Registry::with_prefix("sluice")`, as `main` does.
+//!
+//! | metric | labels |
+//! | --- | --- |
+//! | `sluice_http_requests_total` | `namespace`, `ingress`, `host`, `status` |
+//! | `sluice_http_request_duration_seconds` (histogram, to the last response byte) | `namespace`, `ingress` |
+//! | `sluice_upstream_errors_total` | `kind`, see below |
+//! | `sluice_http_connections_open` | |
+//! | `sluice_access_log_dropped_total` | |
+//!
+//! `host` is the host *rule* that matched (`foo.com`, `*.foo.com`, empty for the catch-all or no
+//! match), never the request's Host header: label values must not be chosen by clients, or
+//! anyone could grow the series without bound. `namespace`/`ingress` are empty when no
+//! Ingress answered (built-in 404, the set's default backend).
+//!
+//! Upstream error kinds: per failed connect *attempt* `connect_refused`, `connect_timeout`,
+//! `connect_error`; per *request* answered with an error `connect_failed` (every attempt
+//! failed), `no_endpoints`, `resolve` (ExternalName), `timeout` (no response headers in time),
+//! `upstream_error` (reset or bad response).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub namespace: String,
+    pub ingress: String,
+    pub host: String,
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IngressLabels {
+    pub namespace: String,
+    pub ingress: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamErrorLabels {
+    pub kind: &'static str,
+}
+
+type HistogramFamily = Family<IngressLabels, Histogram, fn() -> Histogram>;
+
+/// The proxy's metrics. Build once with [`ProxyMetrics::new`] and share behind an `Arc`.
+#[derive(Debug)]
+pub struct ProxyMetrics {
+    requests: Family<RequestLabels, Counter>,
+    duration: HistogramFamily,
+    upstream_errors: Family<UpstreamErrorLabels, Counter>,
+    pub(crate) connections_open: Gauge,
+    pub(crate) access_log_dropped: Counter,
+}
+
+fn duration_histogram() -> Histogram {
+    // 5 ms to ~82 s: covers fast APIs and the 60 s default read timeout.
+    Histogram::new(exponential_buckets(0.005, 2.0, 15))
+}
+
+impl ProxyMetrics {
+    /// Creates the metrics and registers them into `registry`.
+    pub fn new(registry: &mut Registry) -> Self {
+        let metrics = ProxyMetrics {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(duration_histogram as fn() -> Histogram),
+            upstream_errors: Family::default(),
+            connections_open: Gauge::default(),
+            access_log_dropped: Counter::default(),
+        };
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by Ingress, host rule and status code",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from receiving a request to sending the last response byte",
+            metrics.duration.clone(),
+        );
+        registry.register(
+            "upstream_errors",
+            "Failures to get a response from an upstream, by kind",
+            metrics.upstream_errors.clone(),
+        );
+        registry.register(
+            "http_connections_open",
+            "Client connections currently open on the HTTP listeners",
+            metrics.connections_open.clone(),
+        );
+        registry.register(
+            "access_log_dropped",
+            "Access log lines dropped because the writer fell behind",
+            metrics.access_log_dropped.clone(),
+        );
+        metrics
+    }
+
+    /// Metrics registered nowhere, for tests and tools.
+    pub fn unregistered() -> Self {
+        Self::new(&mut Registry::default())
+    }
+
+    pub(crate) fn record_request(&self, labels: RequestLabels, seconds: f64) {
+        let ingress = IngressLabels {
+            namespace: labels.namespace.clone(),
+            ingress: labels.ingress.clone(),
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.duration.get_or_create(&ingress).observe(seconds);
+    }
+
+    pub(crate) fn upstream_error(&self, kind: &'static str) {
+        self.upstream_errors
+            .get_or_create(&UpstreamErrorLabels { kind })
+            .inc();
+    }
+
+    /// The request counter for one label set (for tests and the lead's assertions).
+    pub fn requests_total(&self, labels: &RequestLabels) -> u64 {
+        self.requests.get_or_create(labels).get()
+    }
+
+    /// The upstream error counter of one kind.
+    pub fn upstream_errors_total(&self, kind: &'static str) -> u64 {
+        self.upstream_errors
+            .get_or_create(&UpstreamErrorLabels { kind })
+            .get()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_encode_with_their_names() {
+        let mut registry = Registry::with_prefix("sluice");
+        let metrics = ProxyMetrics::new(&mut registry);
+        metrics.record_request(
+            RequestLabels {
+                namespace: "team".into(),
+                ingress: "web".into(),
+                host: "*.foo.com".into(),
+                status: 200,
+            },
+            0.01,
+        );
+        metrics.upstream_error("connect_refused");
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        assert!(text.contains(
+            r#"sluice_http_requests_total{namespace="team",ingress="web",host="*.foo.com",status="200"} 1"#
+        ), "{text}");
+        assert!(
+            text.contains("sluice_http_request_duration_seconds_bucket"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"sluice_upstream_errors_total{kind="connect_refused"} 1"#),
+            "{text}"
+        );
+    }
+}
