@@ -2,6 +2,14 @@
 //! host and path matching over it ([`router`]), and the pure translation of Kubernetes objects
 //! into it ([`translate`]).
 
+pub mod admin;
+pub mod debug;
+pub mod events;
+pub mod generator;
 pub mod model;
+pub mod proxy;
 pub mod router;
+pub mod shared;
+pub mod snapshot_text;
+pub mod status;
 pub mod translate;

@@ -78,9 +78,11 @@ EOF2
 log "PKI and kubeconfig in $(elapsed "$t")s"
 
 # --- process helpers ---------------------------------------------------------------------
-start() { # start NAME BINARY ARGS...: detached in its own session, PID recorded
+start() { # start NAME BINARY ARGS...: detached in its own session, PID and command recorded
   local name="$1"; shift
-  setsid "$@" >"$S/logs/$name.log" 2>&1 < /dev/null &
+  mkdir -p "$S/cmds"
+  printf '%s\0' "$@" > "$S/cmds/$name"   # so component.sh can restart it the same way
+  setsid "$@" >>"$S/logs/$name.log" 2>&1 < /dev/null &
   echo $! > "$S/pids/$name"
 }
 fail_with_log() {

@@ -30,6 +30,10 @@ t="$(now_s)"
 rc=0
 export SLUICE_BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 SLUICE_ENV_FILE="$SLUICE_STATE/env" cargo test --offline --workspace --test '*' -- --test-threads="${SLUICE_TEST_THREADS:-4}" || rc=$?
+# Tests that disturb the shared control plane (stopping the API server) run alone, last.
+if [ $rc -eq 0 ]; then
+  SLUICE_ENV_FILE="$SLUICE_STATE/env" cargo test --offline -p sluice-tests --test outage -- --ignored || rc=$?
+fi
 kill "$sampler" 2>/dev/null || true
 log "TIMING integration tests: $(elapsed "$t")s"
 [ -f "$SLUICE_STATE/peak-rss-kb" ] && log "control plane peak RSS: $(( $(cat "$SLUICE_STATE/peak-rss-kb") / 1024 )) MiB"

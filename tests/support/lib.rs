@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod env;
+pub mod fleet;
 pub mod process;
 pub mod publish;
 pub mod wait;

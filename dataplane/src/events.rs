@@ -1,0 +1,86 @@
+//! Turns translation problems into Kubernetes Events on the object they are about: only the
+//! Lease holder publishes, and only problems that are new since the last publication.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use tokio::sync::watch;
+
+use crate::generator::Published;
+use crate::translate::{Problem, ProblemObject};
+
+/// The problems not in `already` (pure; the caller remembers what it published).
+pub fn new_problems<'a>(current: &'a [Problem], already: &BTreeSet<Problem>) -> Vec<&'a Problem> {
+    current.iter().filter(|p| !already.contains(p)).collect()
+}
+
+fn reference(p: &Problem, published: &Published) -> ObjectReference {
+    match &p.object {
+        ProblemObject::Ingress(i) => {
+            let uid = published
+                .ingress_status
+                .iter()
+                .chain(published.others.iter().map(|(k, v)| (k, v)))
+                .find(|(k, _)| k.namespace == i.namespace && k.name == i.name)
+                .and_then(|(_, v)| v.uid.clone());
+            ObjectReference {
+                api_version: Some("networking.k8s.io/v1".into()),
+                kind: Some("Ingress".into()),
+                namespace: Some(i.namespace.clone()),
+                name: Some(i.name.clone()),
+                uid,
+                ..Default::default()
+            }
+        }
+        ProblemObject::IngressControllerSet { namespace, name } => ObjectReference {
+            api_version: Some("sluice.dev/v1alpha1".into()),
+            kind: Some("IngressControllerSet".into()),
+            namespace: Some(namespace.clone()),
+            name: Some(name.clone()),
+            ..Default::default()
+        },
+    }
+}
+
+pub async fn run(
+    client: kube::Client,
+    instance: String,
+    mut published: watch::Receiver<Arc<Published>>,
+    mut leader: watch::Receiver<bool>,
+) {
+    let recorder = Recorder::new(
+        client,
+        Reporter {
+            controller: "sluice-dataplane".into(),
+            instance: Some(instance),
+        },
+    );
+    let mut emitted: BTreeSet<Problem> = BTreeSet::new();
+    loop {
+        tokio::select! {
+            r = published.changed() => if r.is_err() { return },
+            r = leader.changed() => if r.is_err() { return },
+        }
+        if !*leader.borrow_and_update() {
+            // A new leader re-announces what is still wrong.
+            emitted.clear();
+            continue;
+        }
+        let p = published.borrow_and_update().clone();
+        for problem in new_problems(&p.problems, &emitted) {
+            let ev = Event {
+                type_: EventType::Warning,
+                reason: "Rejected".into(),
+                note: Some(problem.to_string().chars().take(1000).collect()),
+                action: "Translate".into(),
+                secondary: None,
+            };
+            if let Err(e) = recorder.publish(&ev, &reference(problem, &p)).await {
+                tracing::warn!(error = %e, "publishing an Event failed");
+            }
+        }
+        emitted = p.problems.iter().cloned().collect();
+    }
+}

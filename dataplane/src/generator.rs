@@ -1,0 +1,452 @@
+//! The config generator: watches the cluster, keeps only the fields translation uses, and
+//! publishes a new immutable snapshot (coalescing bursts) for the proxy to read lock-free.
+//!
+//! The proxy never sees a Kubernetes type: translation ([`crate::translate`]) is the only
+//! place they meet the model. When the API server goes away, the watches retry with backoff
+//! and the last published snapshot keeps serving.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{Stream, StreamExt as _};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use kube::api::Api;
+use kube::runtime::{WatchStreamExt as _, watcher};
+use sluice_crds::dataplane_config::DataplaneConfig;
+use sluice_crds::fleet::{FLEET_CONFIG_MAP_KEY, FleetSettings};
+use tokio::sync::{Notify, watch};
+
+use crate::model::{PortRef, ServiceRef, Snapshot};
+use crate::shared::Shared;
+use crate::translate::{self, ClassScope, ClusterState, ObjectKey, Problem};
+
+/// How long a burst of changes may keep arriving before one snapshot is built from all of it.
+pub const COALESCE: Duration = Duration::from_millis(20);
+
+/// Which objects a fleet serves and reads.
+#[derive(Clone, Debug)]
+pub struct GeneratorOptions {
+    pub class_name: String,
+    /// The fleet's ConfigMap (named after the set, in the set's namespace).
+    pub config_map: ObjectKey,
+    /// The Service whose load-balancer address goes into Ingress status.
+    pub publish_service: ObjectKey,
+}
+
+/// What the generator learned last, for the status writer and Events.
+#[derive(Clone, Debug, Default)]
+pub struct Published {
+    pub snapshot: Arc<Snapshot>,
+    pub problems: Vec<Problem>,
+    /// Ingresses of other classes (or none) with their current status, so the status writer
+    /// can remove entries it wrote before an Ingress left this class.
+    pub others: Vec<(ObjectKey, LiveStatus)>,
+    /// status.loadBalancer.ingress of every Ingress of this class.
+    pub ingress_status: BTreeMap<ObjectKey, LiveStatus>,
+    /// The publish Service's load-balancer addresses (ip, hostname).
+    pub service_addresses: Vec<LbEntry>,
+    pub fleet: FleetSettings,
+}
+
+/// An address in `status.loadBalancer.ingress`: (ip, hostname).
+pub type LbEntry = (Option<String>, Option<String>);
+
+/// An Ingress's current load-balancer status and the resourceVersion it was read at (the
+/// precondition for writing it).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveStatus {
+    pub resource_version: String,
+    pub uid: Option<String>,
+    pub entries: Vec<LbEntry>,
+}
+
+/// Counters the admin endpoint exposes.
+#[derive(Default)]
+pub struct GeneratorStats {
+    pub swaps: std::sync::atomic::AtomicU64,
+    pub last_swap_unix_ms: std::sync::atomic::AtomicU64,
+    pub objects: Mutex<BTreeMap<&'static str, usize>>,
+}
+
+/// The mirror of the cluster the generator translates, updated by the watch tasks.
+#[derive(Default)]
+struct Mirror {
+    state: ClusterState,
+    config_map: Option<ConfigMap>,
+    synced: BTreeSet<&'static str>,
+}
+
+const KINDS: [&str; 5] = [
+    "Ingress",
+    "IngressClass",
+    "Service",
+    "EndpointSlice",
+    "ConfigMap",
+];
+
+/// Applies one watch event to a keyed map, buffering a relist so it replaces the map whole.
+fn apply_event<K: Clone + Ord, V>(
+    map: &mut BTreeMap<K, V>,
+    pending: &mut Option<BTreeMap<K, V>>,
+    event: watcher::Event<V>,
+    key: impl Fn(&V) -> Option<K>,
+) -> bool {
+    match event {
+        watcher::Event::Init => {
+            *pending = Some(BTreeMap::new());
+            false
+        }
+        watcher::Event::InitApply(o) => {
+            if let (Some(p), Some(k)) = (pending.as_mut(), key(&o)) {
+                p.insert(k, o);
+            }
+            false
+        }
+        watcher::Event::InitDone => {
+            if let Some(p) = pending.take() {
+                *map = p;
+            }
+            true
+        }
+        watcher::Event::Apply(o) => {
+            if let Some(k) = key(&o) {
+                map.insert(k, o);
+            }
+            true
+        }
+        watcher::Event::Delete(o) => {
+            if let Some(k) = key(&o) {
+                map.remove(&k);
+            }
+            true
+        }
+    }
+}
+
+fn ns_key<T: kube::Resource>(o: &T) -> Option<ObjectKey> {
+    ObjectKey::from_meta(o.meta())
+}
+
+fn name_key<T: kube::Resource>(o: &T) -> Option<String> {
+    o.meta().name.clone()
+}
+
+/// Consumes one kind's watch stream into the mirror; `select` picks the map.
+async fn pump<V, K>(
+    kind: &'static str,
+    stream: impl Stream<Item = Result<watcher::Event<V>, watcher::Error>>,
+    mirror: Arc<Mutex<Mirror>>,
+    notify: Arc<Notify>,
+    select: impl Fn(&mut Mirror) -> &mut BTreeMap<K, V>,
+    key: impl Fn(&V) -> Option<K>,
+) where
+    K: Ord + Clone,
+{
+    let mut pending = None;
+    let mut stream = std::pin::pin!(stream);
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(ev) => {
+                let init_done = matches!(ev, watcher::Event::InitDone);
+                let changed = {
+                    let Ok(mut m) = mirror.lock() else { return };
+                    let changed = apply_event(select(&mut m), &mut pending, ev, &key);
+                    if init_done {
+                        m.synced.insert(kind);
+                    }
+                    changed
+                };
+                if changed {
+                    notify.notify_one();
+                }
+            }
+            // The watcher retries with backoff; the last snapshot keeps serving meanwhile.
+            Err(e) => tracing::warn!(kind, error = %e, "watch failed; retrying"),
+        }
+    }
+}
+
+fn lb_entries(status: Option<&k8s_openapi::api::networking::v1::IngressStatus>) -> Vec<LbEntry> {
+    status
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .map(|list| {
+            list.iter()
+                .map(|i| (i.ip.clone(), i.hostname.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Parses the fleet's ConfigMap, falling back to what was known before when it is invalid.
+fn read_config_map(
+    cm: Option<&ConfigMap>,
+    fallback: &FleetSettings,
+) -> (Result<DataplaneConfig, String>, FleetSettings) {
+    let Some(data) = cm.and_then(|c| c.data.as_ref()) else {
+        return (Ok(DataplaneConfig::default()), fallback.clone());
+    };
+    let config = DataplaneConfig::from_config_map_data(data).map_err(|e| e.to_string());
+    let fleet = data
+        .get(FLEET_CONFIG_MAP_KEY)
+        .map(|j| FleetSettings::from_json(j))
+        .transpose()
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "fleet settings in the ConfigMap are invalid; keeping the last good ones");
+            None
+        })
+        .unwrap_or_else(|| fallback.clone());
+    (config, fleet)
+}
+
+fn scope_for(
+    opts: &GeneratorOptions,
+    fleet: &FleetSettings,
+    config: &DataplaneConfig,
+) -> ClassScope {
+    let mut scope = ClassScope::new(
+        opts.class_name.clone(),
+        opts.config_map.namespace.clone(),
+        opts.config_map.name.clone(),
+    );
+    scope.watch_without_class = fleet.watch_ingress_without_class;
+    scope.disable_catch_all = config.disable_catch_all;
+    scope.default_backend = fleet.default_backend.as_ref().and_then(|b| {
+        let port = match (&b.port_number, &b.port_name) {
+            (Some(n), _) => PortRef::Number(u16::try_from(*n).ok()?),
+            (None, Some(name)) => PortRef::Name(name.clone()),
+            (None, None) => return None,
+        };
+        Some(ServiceRef {
+            namespace: opts.config_map.namespace.clone(),
+            name: b.service.clone(),
+            port,
+        })
+    });
+    scope
+}
+
+/// Runs the watches and the publisher until the process ends. Every published state is
+/// also sent on `published` for the status writer and the Event publisher.
+pub async fn run(
+    client: kube::Client,
+    shared: Arc<Shared>,
+    opts: GeneratorOptions,
+    stats: Arc<GeneratorStats>,
+    published: watch::Sender<Arc<Published>>,
+) {
+    let mirror = Arc::new(Mutex::new(Mirror::default()));
+    let notify = Arc::new(Notify::new());
+    let cfg = watcher::Config::default().any_semantic();
+
+    let ingresses = watcher(Api::<Ingress>::all(client.clone()), cfg.clone())
+        .modify(translate::strip_ingress)
+        .default_backoff();
+    let classes = watcher(Api::<IngressClass>::all(client.clone()), cfg.clone())
+        .modify(translate::strip_ingress_class)
+        .default_backoff();
+    let services = watcher(Api::<Service>::all(client.clone()), cfg.clone())
+        .modify(translate::strip_service)
+        .default_backoff();
+    let slices = watcher(Api::<EndpointSlice>::all(client.clone()), cfg.clone())
+        .modify(translate::strip_endpoint_slice)
+        .default_backoff();
+    let cm_cfg = watcher::Config::default()
+        .fields(&format!("metadata.name={}", opts.config_map.name))
+        .any_semantic();
+    let config_maps = watcher(
+        Api::<ConfigMap>::namespaced(client.clone(), &opts.config_map.namespace),
+        cm_cfg,
+    )
+    .modify(|c| c.metadata.managed_fields = None)
+    .default_backoff();
+
+    tokio::spawn(pump(
+        "Ingress",
+        ingresses,
+        mirror.clone(),
+        notify.clone(),
+        |m| &mut m.state.ingresses,
+        ns_key,
+    ));
+    tokio::spawn(pump(
+        "IngressClass",
+        classes,
+        mirror.clone(),
+        notify.clone(),
+        |m| &mut m.state.ingress_classes,
+        name_key,
+    ));
+    tokio::spawn(pump(
+        "Service",
+        services,
+        mirror.clone(),
+        notify.clone(),
+        |m| &mut m.state.services,
+        ns_key,
+    ));
+    tokio::spawn(pump(
+        "EndpointSlice",
+        slices,
+        mirror.clone(),
+        notify.clone(),
+        |m| &mut m.state.endpoint_slices,
+        ns_key,
+    ));
+    // The ConfigMap is one object; keep it in a one-entry map.
+    let cm_map: Arc<Mutex<BTreeMap<String, ConfigMap>>> = Arc::default();
+    {
+        let (mirror, notify, cm_map) = (mirror.clone(), notify.clone(), cm_map.clone());
+        tokio::spawn(async move {
+            let mut pending = None;
+            let mut stream = std::pin::pin!(config_maps);
+            while let Some(ev) = stream.next().await {
+                match ev {
+                    Ok(ev) => {
+                        let init_done = matches!(ev, watcher::Event::InitDone);
+                        let Ok(mut map) = cm_map.lock() else { return };
+                        let changed = apply_event(&mut map, &mut pending, ev, name_key);
+                        if let Ok(mut m) = mirror.lock() {
+                            m.config_map = map.values().next().cloned();
+                            if init_done {
+                                m.synced.insert("ConfigMap");
+                            }
+                        }
+                        if changed {
+                            notify.notify_one();
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(kind = "ConfigMap", error = %e, "watch failed; retrying")
+                    }
+                }
+            }
+        });
+    }
+
+    let initial_fleet = (**shared.fleet.load()).clone();
+    let mut last_config_error: Option<String> = None;
+    let mut generation = 0u64;
+    loop {
+        notify.notified().await;
+        // Coalesce a burst: keep absorbing notifications until it goes quiet.
+        tokio::time::sleep(COALESCE).await;
+        let started = Instant::now();
+        let (snapshot, problems, extra) = {
+            let Ok(m) = mirror.lock() else { return };
+            if KINDS.iter().any(|k| !m.synced.contains(k)) {
+                continue;
+            }
+            let (config, fleet) = read_config_map(m.config_map.as_ref(), &initial_fleet);
+            let config = match config {
+                Ok(c) => {
+                    last_config_error = None;
+                    shared.config.store(Arc::new(c.clone()));
+                    c
+                }
+                Err(e) => {
+                    if last_config_error.as_ref() != Some(&e) {
+                        tracing::warn!(error = %e, "ConfigMap is invalid; keeping the last good proxy settings");
+                        last_config_error = Some(e);
+                    }
+                    (**shared.config.load()).clone()
+                }
+            };
+            shared.fleet.store(Arc::new(fleet.clone()));
+            let scope = scope_for(&opts, &fleet, &config);
+            let (snapshot, problems) = translate::translate(&m.state, &scope);
+            let members: BTreeSet<ObjectKey> = snapshot
+                .ingresses
+                .iter()
+                .map(|r| ObjectKey::new(r.namespace.clone(), r.name.clone()))
+                .collect();
+            let mut ingress_status = BTreeMap::new();
+            let mut others = Vec::new();
+            for (k, ing) in &m.state.ingresses {
+                let live = LiveStatus {
+                    resource_version: ing.metadata.resource_version.clone().unwrap_or_default(),
+                    uid: ing.metadata.uid.clone(),
+                    entries: lb_entries(ing.status.as_ref()),
+                };
+                if members.contains(k) {
+                    ingress_status.insert(k.clone(), live);
+                } else if !live.entries.is_empty() {
+                    others.push((k.clone(), live));
+                }
+            }
+            let service_addresses = m
+                .state
+                .services
+                .get(&opts.publish_service)
+                .and_then(|s| s.status.as_ref())
+                .and_then(|s| s.load_balancer.as_ref())
+                .and_then(|lb| lb.ingress.as_ref())
+                .map(|l| {
+                    l.iter()
+                        .map(|i| (i.ip.clone(), i.hostname.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Ok(mut objects) = stats.objects.lock() {
+                objects.insert("Ingress", m.state.ingresses.len());
+                objects.insert("IngressClass", m.state.ingress_classes.len());
+                objects.insert("Service", m.state.services.len());
+                objects.insert("EndpointSlice", m.state.endpoint_slices.len());
+            }
+            (
+                snapshot,
+                problems,
+                (ingress_status, others, service_addresses, fleet),
+            )
+        };
+        let current = shared.snapshot.load_full();
+        let snapshot = if generation > 0 && strip_generation_eq(&current, &snapshot) {
+            current
+        } else {
+            generation += 1;
+            let mut s = snapshot;
+            s.generation = generation;
+            let s = Arc::new(s);
+            shared.snapshot.store(s.clone());
+            stats
+                .swaps
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            stats.last_swap_unix_ms.store(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            tracing::debug!(
+                generation,
+                took_ms = started.elapsed().as_millis() as u64,
+                "snapshot swapped"
+            );
+            s
+        };
+        shared.mark_synced();
+        let (ingress_status, others, service_addresses, fleet) = extra;
+        let _ = published.send(Arc::new(Published {
+            snapshot,
+            problems,
+            others,
+            ingress_status,
+            service_addresses,
+            fleet,
+        }));
+    }
+}
+
+/// Snapshots compare equal apart from their generation (compared field by field: cloning a
+/// 10k-Ingress snapshot to compare it would cost more than the translation).
+fn strip_generation_eq(current: &Snapshot, new: &Snapshot) -> bool {
+    current.ingresses == new.ingresses
+        && current.exact_hosts == new.exact_hosts
+        && current.wildcard_hosts == new.wildcard_hosts
+        && current.catch_all == new.catch_all
+        && current.default_backend == new.default_backend
+}
