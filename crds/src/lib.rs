@@ -11,6 +11,7 @@
 pub mod crd;
 pub mod dataplane_config;
 pub mod fleet;
+pub mod mirror;
 pub mod ingress_controller_set;
 mod schema;
 
