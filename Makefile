@@ -1,8 +1,12 @@
 # The two commands: `make demo` and `make test`. See README.md.
-.PHONY: test demo demo-down build cluster-build fmt clippy unit
+SHELL := /bin/bash
+.PHONY: bench test demo demo-down demo-shell build release cluster-build fmt clippy unit lint-docker
 
 test:
 	tests/scripts/make-test.sh
+
+bench:
+	tests/bench/run.sh
 
 demo:
 	tests/scripts/demo.sh up
@@ -10,8 +14,18 @@ demo:
 demo-down:
 	tests/scripts/demo.sh down
 
+demo-shell:
+	tests/scripts/demo.sh shell
+
 build:
-	cargo build --workspace --release --locked
+	cargo build --workspace --locked --bins
+
+# The release binaries; the Dockerfile runs exactly this.
+release:
+	cargo build --release --locked -p sluice-operator -p sluice-dataplane
+
+lint-docker:
+	"$$(sed -n 's/^HADOLINT=//p' < <(tests/scripts/tools.sh))" Dockerfile
 
 cluster-build:
 	tests/cluster/build.sh all

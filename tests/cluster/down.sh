@@ -8,12 +8,21 @@ for a in "$@"; do
 done
 S="$SLUICE_STATE"
 if [ -d "$S/pids" ]; then
-  # Reverse start order: clients of the API server first, etcd last.
-  for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
+  # Reverse start order: Sluice and the demo apps first (any other recorded process), then
+  # the clients of the API server, etcd last.
+  others=()
+  for f in "$S"/pids/*; do
+    [ -f "$f" ] || continue
+    case "$(basename "$f")" in kwok|kube-scheduler|kube-controller-manager|kube-apiserver|etcd) ;; *) others+=("$(basename "$f")") ;; esac
+  done
+  for name in "${others[@]}" kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
     f="$S/pids/$name"; [ -f "$f" ] || continue
     pid="$(cat "$f")"
     # Only signal a PID that is still one of ours (a stale file may name a reused PID).
-    if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q "$name"; then
+    # Control-plane components carry their name; Sluice's processes and demo apps "sluice".
+    pattern="$name"
+    case "$name" in kwok|kube-*|etcd) ;; *) pattern=sluice ;; esac
+    if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "$pattern"; then
       kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
       for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true

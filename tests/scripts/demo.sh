@@ -25,6 +25,7 @@ up() {
   local t
   t="$(now_s)"
   "$ROOT/tests/cluster/build.sh" all
+  (cd "$ROOT" && cargo build --workspace --locked --bins)
   down >/dev/null 2>&1 || true
   ip netns add "$NETNS"
   # Same test network as `make test`: 10.244/16 and 10.96/16 local, nothing routed out.
@@ -33,21 +34,25 @@ up() {
     ip route add local 10.244.0.0/16 dev lo
     ip route add local 10.96.0.0/16 dev lo'
   in_ns "$ROOT/tests/cluster/up.sh" all || { down; exit 1; }
+  in_ns "$ROOT/tests/scripts/world.sh" || {
+    log "bringing up Sluice failed; logs are in $SLUICE_STATE/logs (make demo-down cleans up)"
+    exit 1
+  }
   log "TIMING demo up: $(elapsed "$t")s"
   cat <<MSG
 
-A local Kubernetes $K8S_VERSION control plane is running in network namespace '$NETNS'.
-Enter it and use kubectl (built from the same version):
+Sluice is running in network namespace '$NETNS' on a local Kubernetes $K8S_VERSION control
+plane: the operator, three fleets (public, private, and the walkthrough's default class),
+and example apps. Open a shell there (kubectl and curl work as printed below):
 
-  sudo ip netns exec $NETNS bash --rcfile <(echo 'PS1="(sluice-demo) \\w\\$ "; source $SLUICE_STATE/env')
-  kubectl get nodes
-  kubectl get --raw /version
+  make demo-shell            # or: sudo ip netns exec $NETNS bash, then source $SLUICE_STATE/env
 
-Or one command at a time:
+Try these inside it:
 
-  sudo ip netns exec $NETNS bash -c 'source $SLUICE_STATE/env && kubectl get nodes -o wide'
+$(sed 's/^/  /' "$SLUICE_STATE/world/curl.txt")
 
-Stop it with: make demo-down
+Or run one from outside, prefixed:  sudo ip netns exec $NETNS bash -c 'source $SLUICE_STATE/env && <command>'
+Logs: $SLUICE_STATE/logs.  Stop everything: make demo-down
 MSG
 }
 

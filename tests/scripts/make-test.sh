@@ -18,6 +18,8 @@ total="$(now_s)"
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "unit tests" cargo test --workspace --locked --lib --bins
+step "Argo CD health check (Lua 5.1)" tests/scripts/lua-health.sh
+step "hadolint Dockerfile" make -s lint-docker
 step "build binaries" cargo build --workspace --locked --bins
 step "build integration tests" cargo test --workspace --locked --test '*' --no-run
 step "control-plane binaries (cached by version)" tests/cluster/build.sh all
