@@ -74,6 +74,18 @@ fn with_hash(mut desired: Value) -> Value {
     desired
 }
 
+/// Whether [`ensure_with`] records the [`DESIRED_HASH`] annotation on the object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DesiredHash {
+    Annotate,
+    /// For Secret mirrors: a fast hash of Secret data must not sit in metadata (metadata
+    /// travels where data does not: metadata watches, audit logs at Metadata level, UIs, and a
+    /// low-entropy htpasswd file could be brute-forced from it). A mirror needs no hash: its
+    /// origin-resource-version annotation changes with every change of the origin, so a key
+    /// the origin dropped still makes the desired object differ and is removed by the apply.
+    Omit,
+}
+
 /// Applies `desired` unless the live object already matches. Refuses (returns `Foreign`)
 /// when the live object lacks the set's labels.
 pub async fn ensure<K>(
@@ -86,9 +98,28 @@ where
     K: Resource + Clone + Debug + Serialize + DeserializeOwned,
     K::DynamicType: Default,
 {
+    ensure_with(api, set, kind, desired, DesiredHash::Annotate).await
+}
+
+/// [`ensure`], choosing whether the desired-hash annotation is written.
+pub async fn ensure_with<K>(
+    api: &Api<K>,
+    set: &IngressControllerSet,
+    kind: &'static str,
+    desired: &K,
+    hash: DesiredHash,
+) -> Result<std::result::Result<(Outcome, K), Foreign>>
+where
+    K: Resource + Clone + Debug + Serialize + DeserializeOwned,
+    K::DynamicType: Default,
+{
     let name = desired.name_any();
     let live = api.get_opt(&name).await?;
-    let desired_json = with_hash(serde_json::to_value(desired).map_err(|e| Error::Serde(kind, e))?);
+    let desired_json = serde_json::to_value(desired).map_err(|e| Error::Serde(kind, e))?;
+    let desired_json = match hash {
+        DesiredHash::Annotate => with_hash(desired_json),
+        DesiredHash::Omit => desired_json,
+    };
     if let Some(live) = &live {
         if !is_ours(live.meta(), set) {
             return Ok(Err(Foreign { kind, name }));

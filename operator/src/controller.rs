@@ -1,6 +1,7 @@
 //! Wires the reconcile into a kube-runtime Controller: the sets, their children, the
 //! IngressClasses and ClusterRoleBindings they relate to, other sets that compete for the
-//! same class, and Nodes (for `provider: auto`).
+//! same class, and Nodes (for `provider: auto`). Secret mirroring ([`crate::mirror`]) runs
+//! beside it for as long as the controller runs, so it shares the leader election.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -71,7 +72,16 @@ pub async fn run(
         ready,
     });
 
-    tokio::spawn(report_orphan_classes(client.clone(), ctx.recorder.clone()));
+    // Both stop with the controller (leadership lost, shutdown): a new leader term starts
+    // fresh ones, and a former leader must not keep writing.
+    let _side_tasks = AbortOnDrop(vec![
+        tokio::spawn(report_orphan_classes(client.clone(), ctx.recorder.clone())),
+        tokio::spawn(crate::mirror::run(
+            client.clone(),
+            ctx.recorder.clone(),
+            ctx.metrics.clone(),
+        )),
+    ]);
 
     controller
         .owns(Api::<Deployment>::all(client.clone()), ours.clone())
@@ -136,6 +146,17 @@ pub async fn run(
             }
         })
         .await;
+}
+
+/// Aborts its tasks when dropped, so they end with the controller run that started them.
+pub(crate) struct AbortOnDrop(pub(crate) Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 /// An IngressClass of our controller whose parameters name a set that does not exist gets a

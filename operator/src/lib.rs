@@ -3,6 +3,9 @@
 //! Reconcile is a short pipeline: fetch ([`reconcile`]) -> validate ([`claims`]) -> build every
 //! child with a pure `desired_*` function ([`children`], one file each) -> apply with
 //! server-side apply ([`apply`]) -> compute status with a pure function ([`status`]).
+//!
+//! Beside it, [`mirror`] copies the Secrets each fleet's Ingresses reference into the set's
+//! namespace, so the data plane needs no cluster-wide Secret access.
 
 pub mod admin;
 pub mod apply;
@@ -11,6 +14,7 @@ pub mod claims;
 pub mod context;
 pub mod controller;
 pub mod error;
+pub mod mirror;
 pub mod patches;
 pub mod provider;
 pub mod reconcile;

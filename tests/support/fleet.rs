@@ -93,11 +93,23 @@ impl DataPlane {
         set: &str,
         class: &str,
     ) -> anyhow::Result<Self> {
+        Self::start_with_kubeconfig(env, &env.kubeconfig, namespace, set, class).await
+    }
+
+    /// [`DataPlane::start`] with the credentials of `kubeconfig` instead of the admin's (such
+    /// as the fleet ServiceAccount's token, see [`crate::token`]).
+    pub async fn start_with_kubeconfig(
+        env: &TestEnv,
+        kubeconfig: &std::path::Path,
+        namespace: &str,
+        set: &str,
+        class: &str,
+    ) -> anyhow::Result<Self> {
         let ip = next_backend_ip();
         let debug_port = free_local_port()?;
         let args: Vec<String> = vec![
             "--kubeconfig".into(),
-            env.kubeconfig.display().to_string(),
+            kubeconfig.display().to_string(),
             "--ingress-class".into(),
             class.into(),
             "--config-map".into(),

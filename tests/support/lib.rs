@@ -11,6 +11,7 @@ pub mod env;
 pub mod fleet;
 pub mod process;
 pub mod publish;
+pub mod token;
 pub mod wait;
 
 pub use backend::{Backend, BackendTls};

@@ -10,12 +10,16 @@
 //! [`labels::child_labels`] and the controller [`labels::owner_reference`]. The cluster-scoped
 //! children (ClusterRoleBinding, IngressClass) carry the labels but no owner reference: a
 //! namespaced owner cannot own a cluster-scoped object, so a finalizer removes them.
+//!
+//! Mirror Secrets ([`mirror_secret`]) are namespaced children too, but many per set (one per
+//! referenced Secret) and named after their origin; [`crate::mirror`] applies them.
 
 pub mod cluster_role_binding;
 pub mod config_map;
 pub mod deployment;
 pub mod ingress_class;
 pub mod labels;
+pub mod mirror_secret;
 pub mod pdb;
 pub mod role;
 pub mod role_binding;
@@ -26,6 +30,7 @@ pub use cluster_role_binding::{DATAPLANE_CLUSTER_ROLE, desired_cluster_role_bind
 pub use config_map::desired_config_map;
 pub use deployment::desired_deployment;
 pub use ingress_class::{desired_ingress_class, ingress_class_points_at};
+pub use mirror_secret::desired_mirror;
 pub use pdb::desired_pdb;
 pub use role::desired_role;
 pub use role_binding::desired_role_binding;
