@@ -18,7 +18,7 @@ use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sluice_crds::{IngressControllerSet, LoadBalancerScheme, Provider};
+use sluice_crds::{IngressControllerSet, LoadBalancerScheme};
 
 use crate::apply::{self, Foreign, Outcome, ensure};
 use crate::children::labels::{FIELD_MANAGER, is_ours};
@@ -469,7 +469,7 @@ async fn apply_set(set: &IngressControllerSet, ctx: &Context) -> Result<Action> 
         class_bound: class_verdict,
         deployment: deployment.as_ref(),
         service: service.as_ref(),
-        provider: Some(provider_spelling(concrete)),
+        provider: Some(concrete.into()),
         scheme_change_pending,
     };
     let now = Time(Timestamp::now());
@@ -561,19 +561,6 @@ fn scheme_str(s: &LoadBalancerScheme) -> &'static str {
     }
 }
 
-fn provider_spelling(p: ConcreteProvider) -> Provider {
-    match p {
-        ConcreteProvider::Aws => Provider::Aws,
-        ConcreteProvider::AwsLegacy => Provider::AwsLegacy,
-        ConcreteProvider::Gcp => Provider::Gcp,
-        ConcreteProvider::Azure => Provider::Azure,
-        ConcreteProvider::Oci => Provider::Oci,
-        ConcreteProvider::Ibm => Provider::Ibm,
-        ConcreteProvider::Openstack => Provider::Openstack,
-        ConcreteProvider::Alibaba => Provider::Alibaba,
-        ConcreteProvider::None => Provider::None,
-    }
-}
 
 /// Deletes the cluster-scoped objects this set created; never one without its labels.
 async fn cleanup(set: &IngressControllerSet, ctx: &Context) -> Result<Action> {
