@@ -5,14 +5,17 @@
 //!   re-exported here.
 //! - [`dataplane_config::DataplaneConfig`]: the typed content of the ConfigMap the operator
 //!   renders from `spec.proxy` and the data plane reads.
+//! - [`annotations::parse_annotations`]: the Ingress annotations Sluice supports, parsed into
+//!   typed policies; the one table of keys, the generated reference and admission policy.
 //! - [`crd::crd`] / [`crd::crd_yaml`]: the CustomResourceDefinition exactly as committed under
 //!   `config/crd/` (use these rather than `IngressControllerSet::crd()`, see [`crd`]).
 
+pub mod annotations;
 pub mod crd;
 pub mod dataplane_config;
 pub mod fleet;
-pub mod mirror;
 pub mod ingress_controller_set;
+pub mod mirror;
 mod schema;
 
 pub use ingress_controller_set::*;
