@@ -23,6 +23,7 @@ if [ "${SLUICE_NETNS:-}" != 1 ]; then
 fi
 
 export SLUICE_STATE="$OUT/state"
+ulimit -n "$(ulimit -Hn)"   # HAProxy sizes its FD needs from maxconn; nginx needs them for its connections
 trap '"$ROOT/tests/cluster/down.sh" --quiet; kill $(jobs -p) 2>/dev/null || true' EXIT
 "$ROOT/tests/cluster/up.sh" stage1 >/dev/null
 . "$SLUICE_STATE/env"
@@ -39,7 +40,7 @@ events { worker_connections 4096; }
 http { access_log off; keepalive_requests 1000000;
   server { listen $BACKEND:8080; root $W/www; location / { default_type text/plain; } } }
 NGX
-taskset -c 0 nginx -c "$W/backend.conf" -p "$W" & 
+taskset -c 0 nginx -c "$W/backend.conf" -p "$W" >"$W/backend.out" 2>&1 &
 
 # --- nginx as the proxy (upstream keepalive: without it nginx is 5-20x slower) ---------------------
 cat > "$W/nginx-proxy.conf" <<NGX
@@ -53,7 +54,7 @@ NGX
 cat > "$W/haproxy.cfg" <<HAP
 global
   nbthread 1
-  maxconn 20000
+  maxconn 5000
 defaults
   mode http
   timeout connect 5s
@@ -106,15 +107,21 @@ YAML
 
 start_proxy() { # start_proxy NAME -> echoes PID
   case "$1" in
-    nginx) taskset -c 1 nginx -c "$W/nginx-proxy.conf" -p "$W" & echo $! ;;
-    haproxy) taskset -c 1 haproxy -f "$W/haproxy.cfg" -db >/dev/null 2>&1 & echo $! ;;
+    nginx) taskset -c 1 nginx -c "$W/nginx-proxy.conf" -p "$W" >"$W/nginx-proxy.out" 2>&1 & echo $! ;;
+    haproxy) taskset -c 1 haproxy -f "$W/haproxy.cfg" -db >"$W/haproxy.out" 2>&1 & echo $! ;;
     sluice) TOKIO_WORKER_THREADS=1 taskset -c 1 "$ROOT/target/release/sluice-dataplane" --kubeconfig "$KUBECONFIG" \
         --ingress-class bench --config-map bench/fleet --publish-service bench/fleet --bind-address "$PROXY" \
         --http-port 8083 --https-port 8443 --admin-port 10254 --access-log=false >"$W/sluice.log" 2>&1 & echo $! ;;
   esac
 }
 port_of() { case "$1" in nginx) echo 8081 ;; haproxy) echo 8082 ;; sluice) echo 8083 ;; esac; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # utime + stime, in clock ticks
+cpu_ticks() { # utime + stime in clock ticks of a proxy and its children (nginx's worker)
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
 HZ="$(getconf CLK_TCK)"
 
 RAW="$OUT/bench-raw.txt"; : > "$RAW"

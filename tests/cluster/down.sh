@@ -22,7 +22,9 @@ if [ -d "$S/pids" ]; then
     # Control-plane components carry their name; Sluice's processes and demo apps "sluice".
     pattern="$name"
     case "$name" in kwok|kube-*|etcd) ;; *) pattern=sluice ;; esac
-    if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "$pattern"; then
+    cmdline=""
+    [ -r "/proc/$pid/cmdline" ] && cmdline="$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null || true)"
+    if [[ "$cmdline" == *"$pattern"* ]]; then
       kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
       for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true

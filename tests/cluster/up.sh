@@ -9,7 +9,10 @@
 STAGE="${1:-all}"
 START_TIMEOUT="${SLUICE_START_TIMEOUT:-90}"
 
-ip route show table local 2>/dev/null | grep -q '10.244.0.0/16' \
+# Read the routes first: `ip ... | grep -q` under pipefail fails at random when grep exits
+# early and ip gets SIGPIPE.
+local_routes="$(ip route show table local 2>/dev/null || true)"
+grep -q '10.244.0.0/16' <<<"$local_routes" \
   || die "not inside a test network namespace (10.244.0.0/16 is not local here); use tests/cluster/netns.sh"
 
 for b in etcd kube-apiserver; do

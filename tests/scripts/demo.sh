@@ -13,7 +13,7 @@ export SLUICE_STATE="${SLUICE_DEMO_STATE:-/tmp/sluice-demo}"
 in_ns() { ip netns exec "$NETNS" env SLUICE_STATE="$SLUICE_STATE" "$@"; }
 
 down() {
-  if ip netns list | grep -qw "$NETNS"; then
+  if [[ " $(ip netns list | awk '{print $1}' | tr '\n' ' ') " == *" $NETNS "* ]]; then
     in_ns "$ROOT/tests/cluster/down.sh" --quiet || true
     ip netns delete "$NETNS"
   fi
