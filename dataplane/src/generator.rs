@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt as _};
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::api::Api;
@@ -79,12 +79,16 @@ struct Mirror {
     synced: BTreeSet<&'static str>,
 }
 
-const KINDS: [&str; 5] = [
+const KINDS: [&str; 7] = [
     "Ingress",
     "IngressClass",
     "Service",
     "EndpointSlice",
     "ConfigMap",
+    // The mirrored TLS Secrets, and the set's default certificate: serving before they are
+    // read would hand out the generated certificate for hosts that have their own.
+    "Secret",
+    "DefaultCertificate",
 ];
 
 /// Applies one watch event to a keyed map, buffering a relist so it replaces the map whole.
@@ -214,6 +218,8 @@ fn scope_for(
     );
     scope.watch_without_class = fleet.watch_ingress_without_class;
     scope.disable_catch_all = config.disable_catch_all;
+    scope.enable_ssl_passthrough = config.enable_ssl_passthrough;
+    scope.default_ssl_certificate = config.default_ssl_certificate.clone();
     scope.default_backend = fleet.default_backend.as_ref().and_then(|b| {
         let port = match (&b.port_number, &b.port_name) {
             (Some(n), _) => PortRef::Number(u16::try_from(*n).ok()?),
@@ -227,6 +233,133 @@ fn scope_for(
         })
     });
     scope
+}
+
+/// Consumes the watch of this fleet's mirrored Secrets. Mirrors are kept by their own name and
+/// folded into `ClusterState::secrets` by origin after every change (the first mirror by name
+/// wins if two ever claim one origin), so a deleted or re-pointed mirror never leaves a stale
+/// entry behind. There are few mirrors and they change rarely; rebuilding is cheap.
+async fn pump_mirrors(
+    stream: impl Stream<Item = Result<watcher::Event<Secret>, watcher::Error>>,
+    mirror: Arc<Mutex<Mirror>>,
+    notify: Arc<Notify>,
+) {
+    let mut by_name: BTreeMap<String, Secret> = BTreeMap::new();
+    let mut pending = None;
+    let mut stream = std::pin::pin!(stream);
+    while let Some(ev) = stream.next().await {
+        match ev {
+            Ok(ev) => {
+                let init_done = matches!(ev, watcher::Event::InitDone);
+                if !apply_event(&mut by_name, &mut pending, ev, name_key) {
+                    continue;
+                }
+                let mut secrets = BTreeMap::new();
+                for secret in by_name.values() {
+                    if let Some(origin) = translate::mirror_origin(secret) {
+                        secrets.entry(origin).or_insert_with(|| secret.clone());
+                    }
+                }
+                {
+                    let Ok(mut m) = mirror.lock() else { return };
+                    m.state.secrets = secrets;
+                    if init_done {
+                        m.synced.insert("Secret");
+                    }
+                }
+                notify.notify_one();
+            }
+            Err(e) => tracing::warn!(kind = "Secret", error = %e, "watch failed; retrying"),
+        }
+    }
+}
+
+/// Which default-certificate Secret to watch: `None` until the ConfigMap was read, then the
+/// `defaultSslCertificate` name (or none).
+type DefaultCertificateName = Option<Option<String>>;
+
+/// Watches the set's `defaultSslCertificate` Secret by name, restarting the watch when the
+/// name in the ConfigMap changes. Only that one Secret is read: the data plane never lists
+/// its namespace's other Secrets.
+async fn pump_default_certificate(
+    client: kube::Client,
+    namespace: String,
+    mut desired: watch::Receiver<DefaultCertificateName>,
+    mirror: Arc<Mutex<Mirror>>,
+    notify: Arc<Notify>,
+) {
+    loop {
+        let current = desired.borrow_and_update().clone();
+        let name = match current {
+            Some(name) => name,
+            None => {
+                if desired.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let Some(name) = name else {
+            if let Ok(mut m) = mirror.lock() {
+                m.state.default_certificate = None;
+                m.synced.insert("DefaultCertificate");
+            }
+            notify.notify_one();
+            if desired.changed().await.is_err() {
+                return;
+            }
+            continue;
+        };
+        let cfg = watcher::Config::default()
+            .fields(&format!("metadata.name={name}"))
+            .any_semantic();
+        let stream = watcher(Api::<Secret>::namespaced(client.clone(), &namespace), cfg)
+            .modify(translate::strip_secret)
+            .default_backoff();
+        let mut stream = std::pin::pin!(stream);
+        let mut map: BTreeMap<String, Secret> = BTreeMap::new();
+        let mut pending = None;
+        loop {
+            tokio::select! {
+                ev = stream.next() => match ev {
+                    Some(Ok(ev)) => {
+                        let init_done = matches!(ev, watcher::Event::InitDone);
+                        if !apply_event(&mut map, &mut pending, ev, name_key) {
+                            continue;
+                        }
+                        if let Ok(mut m) = mirror.lock() {
+                            m.state.default_certificate = map.get(&name).cloned();
+                            if init_done {
+                                m.synced.insert("DefaultCertificate");
+                            }
+                        }
+                        notify.notify_one();
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(kind = "Secret", secret = %name, error = %e, "watch of the default certificate failed; retrying");
+                    }
+                    None => return,
+                },
+                changed = desired.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The default-certificate name a ConfigMap asks for; `None` when its config is invalid (the
+/// caller keeps what it had).
+fn default_certificate_name(cm: Option<&ConfigMap>) -> Option<Option<String>> {
+    match cm.and_then(|c| c.data.as_ref()) {
+        None => Some(None),
+        Some(data) => DataplaneConfig::from_config_map_data(data)
+            .ok()
+            .map(|c| c.default_ssl_certificate),
+    }
 }
 
 /// Runs the watches and the publisher until the process ends. Every published state is
@@ -264,6 +397,28 @@ pub async fn run(
     .modify(|c| c.metadata.managed_fields = None)
     .default_backoff();
 
+    let mirrors_cfg = watcher::Config::default()
+        .labels(&sluice_crds::mirror::mirror_selector(
+            &opts.config_map.name,
+            &opts.config_map.namespace,
+        ))
+        .any_semantic();
+    let mirrors = watcher(
+        Api::<Secret>::namespaced(client.clone(), &opts.config_map.namespace),
+        mirrors_cfg,
+    )
+    .modify(translate::strip_secret)
+    .default_backoff();
+    tokio::spawn(pump_mirrors(mirrors, mirror.clone(), notify.clone()));
+    let (default_name_tx, default_name_rx) = watch::channel::<DefaultCertificateName>(None);
+    tokio::spawn(pump_default_certificate(
+        client.clone(),
+        opts.config_map.namespace.clone(),
+        default_name_rx,
+        mirror.clone(),
+        notify.clone(),
+    ));
+
     tokio::spawn(pump(
         "Ingress",
         ingresses,
@@ -300,6 +455,7 @@ pub async fn run(
     let cm_map: Arc<Mutex<BTreeMap<String, ConfigMap>>> = Arc::default();
     {
         let (mirror, notify, cm_map) = (mirror.clone(), notify.clone(), cm_map.clone());
+        let default_name_tx = default_name_tx;
         tokio::spawn(async move {
             let mut pending = None;
             let mut stream = std::pin::pin!(config_maps);
@@ -314,6 +470,22 @@ pub async fn run(
                             if init_done {
                                 m.synced.insert("ConfigMap");
                             }
+                        }
+                        if changed {
+                            let wanted = default_certificate_name(map.values().next());
+                            default_name_tx.send_if_modified(|current| match &wanted {
+                                Some(name) if current.as_ref() != Some(name) => {
+                                    *current = Some(name.clone());
+                                    true
+                                }
+                                // Invalid config before any valid one: no default Secret yet,
+                                // so readiness does not wait for one.
+                                None if current.is_none() => {
+                                    *current = Some(None);
+                                    true
+                                }
+                                _ => false,
+                            });
                         }
                         if changed {
                             notify.notify_one();
@@ -395,6 +567,7 @@ pub async fn run(
                 objects.insert("IngressClass", m.state.ingress_classes.len());
                 objects.insert("Service", m.state.services.len());
                 objects.insert("EndpointSlice", m.state.endpoint_slices.len());
+                objects.insert("Secret", m.state.secrets.len());
             }
             (
                 snapshot,
@@ -449,4 +622,5 @@ fn strip_generation_eq(current: &Snapshot, new: &Snapshot) -> bool {
         && current.wildcard_hosts == new.wildcard_hosts
         && current.catch_all == new.catch_all
         && current.default_backend == new.default_backend
+        && current.tls == new.tls
 }

@@ -12,4 +12,5 @@ pub mod router;
 pub mod shared;
 pub mod snapshot_text;
 pub mod status;
+pub mod tls;
 pub mod translate;

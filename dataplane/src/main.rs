@@ -39,7 +39,7 @@ struct Args {
     #[arg(long, default_value_t = 10254)]
     admin_port: u16,
     /// Serves the debug endpoint (GET /snapshot), always on 127.0.0.1.
-    #[arg(long, default_value_t = 10246)]
+    #[arg(long, default_value_t = 10246, global = true)]
     debug_port: u16,
     /// The HTTPS port clients see, written into redirects.
     #[arg(long, default_value_t = 443)]
@@ -234,6 +234,13 @@ async fn main() -> anyhow::Result<()> {
     let http_listener = tokio::net::TcpListener::bind(http_addr)
         .await
         .with_context(|| format!("binding the HTTP port {http_addr}"))?;
+    let https_addr = SocketAddr::new(args.bind_address, args.https_port);
+    let https_listener = tokio::net::TcpListener::bind(https_addr)
+        .await
+        .with_context(|| format!("binding the HTTPS port {https_addr}"))?;
+    // Generated once per process: served for names without a certificate until (or unless)
+    // the set's defaultSslCertificate is readable.
+    let tls = Arc::new(proxy::Tls::new().context("setting up TLS")?);
     let proxy = Arc::new(proxy::Proxy::new(
         shared.clone(),
         proxy_metrics,
@@ -243,16 +250,24 @@ async fn main() -> anyhow::Result<()> {
             ..Default::default()
         },
     ));
-    tracing::info!(%http_addr, %admin_addr, class = %class, "serving");
+    tracing::info!(%http_addr, %https_addr, %admin_addr, class = %class, "serving");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |rx: tokio::sync::watch::Receiver<bool>| async move {
+        let mut rx = rx;
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
     let server = tokio::spawn(proxy::serve_http(
         http_listener,
+        proxy.clone(),
+        stopped(stop_rx.clone()),
+        args.drain_timeout,
+    ));
+    let https_server = tokio::spawn(proxy::serve_https(
+        https_listener,
         proxy,
-        async move {
-            let mut rx = stop_rx;
-            let _ = rx.wait_for(|stop| *stop).await;
-        },
+        tls,
+        stopped(stop_rx),
         args.drain_timeout,
     ));
 
@@ -262,7 +277,7 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!("terminating: draining");
     shared.start_draining();
     let _ = stop_tx.send(true);
-    let _ = server.await;
+    let _ = tokio::join!(server, https_server);
     tracing::info!("drained; exiting");
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! every matching structure (host maps, path indexes, compiled regexes) is built here, at
 //! construction, and a request only does lookups.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -250,6 +250,8 @@ pub struct Snapshot {
         serialize_with = "option_through_arc"
     )]
     pub default_backend: Option<Arc<Backend>>,
+    /// TLS per host: certificates, passthrough, redirect flags.
+    pub tls: TlsTable,
 }
 
 impl Snapshot {
@@ -274,6 +276,136 @@ impl Snapshot {
             .map(|h| h.routes.len())
             .sum()
     }
+}
+
+/// A certificate chain with its private key, parsed once from a Secret (or generated) and
+/// shared by every host and every snapshot that uses it unchanged.
+///
+/// Compared by source and chain: a chain pins its public key, and a key that did not match it
+/// would have been refused when parsing, so equal chains mean an equivalent certificate. Never
+/// serialized with its key: the debug dump shows where it came from.
+#[derive(Debug)]
+pub struct Certificate {
+    /// The Secret it came from as `namespace/name` (for mirrored Secrets, the Secret the
+    /// Ingress referenced, not the mirror), or a description such as `generated`.
+    pub source: String,
+    pub key: Arc<rustls::sign::CertifiedKey>,
+}
+
+impl PartialEq for Certificate {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source && self.key.cert == other.key.cert
+    }
+}
+
+impl Eq for Certificate {}
+
+impl Serialize for Certificate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Certificate", 2)?;
+        s.serialize_field("secret", &self.source)?;
+        s.serialize_field("chain_length", &self.key.cert.len())?;
+        s.end()
+    }
+}
+
+/// TLS termination of one host, from an Ingress's `spec.tls`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Termination {
+    /// `None`: the set's default certificate (no `secretName`, or the Secret is missing or
+    /// unusable; translation reported why).
+    #[serde(serialize_with = "option_through_arc")]
+    pub certificate: Option<Arc<Certificate>>,
+    pub source: IngressRef,
+}
+
+/// SSL passthrough of one host: TLS connections are forwarded by SNI, undecrypted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Passthrough {
+    /// The backend of the host's `/` rule.
+    #[serde(serialize_with = "through_arc")]
+    pub backend: Arc<Backend>,
+    pub source: IngressRef,
+}
+
+/// The TLS settings of one host (exact or one-label wildcard).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsHost {
+    /// `foo.com` or `*.foo.com`.
+    pub host: String,
+    /// Set when an Ingress lists the host under `spec.tls` (or its certificate covers one of
+    /// its rule hosts): plain HTTP redirects to HTTPS, HTTPS responses carry HSTS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terminate: Option<Termination>,
+    /// Set for ssl-passthrough hosts; wins over `terminate` for TLS connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passthrough: Option<Passthrough>,
+}
+
+/// An Ingress's `ssl-redirect` and `force-ssl-redirect` annotations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RedirectFlags {
+    /// Redirect plain HTTP to HTTPS on hosts with TLS (default true).
+    pub ssl_redirect: bool,
+    /// Redirect plain HTTP to HTTPS even on hosts without TLS, e.g. when the load balancer
+    /// terminates TLS (default false).
+    pub force_ssl_redirect: bool,
+}
+
+impl Default for RedirectFlags {
+    fn default() -> Self {
+        RedirectFlags {
+            ssl_redirect: true,
+            force_ssl_redirect: false,
+        }
+    }
+}
+
+/// Everything TLS in a snapshot. Looked up with [`Snapshot::tls_host`] and friends.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TlsTable {
+    /// Exact hosts, lowercase.
+    #[serde(rename = "hosts", serialize_with = "sorted_tls_values")]
+    pub exact: HashMap<String, TlsHost>,
+    /// One-label wildcards, keyed by the part after `*.`.
+    #[serde(rename = "wildcard_hosts", serialize_with = "sorted_tls_values")]
+    pub wildcard: HashMap<String, TlsHost>,
+    /// The set's `defaultSslCertificate`; `None` means the certificate the data plane generated
+    /// at start.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "option_through_arc"
+    )]
+    pub default_certificate: Option<Arc<Certificate>>,
+    /// Ingresses whose redirect annotations differ from [`RedirectFlags::default`].
+    #[serde(
+        skip_serializing_if = "BTreeMap::is_empty",
+        serialize_with = "redirects_list"
+    )]
+    pub redirects: BTreeMap<IngressRef, RedirectFlags>,
+}
+
+fn sorted_tls_values<S: Serializer>(
+    map: &HashMap<String, TlsHost>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut values: Vec<&TlsHost> = map.values().collect();
+    values.sort_by(|a, b| a.host.cmp(&b.host));
+    serializer.collect_seq(values)
+}
+
+fn redirects_list<S: Serializer>(
+    map: &BTreeMap<IngressRef, RedirectFlags>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Entry<'a> {
+        ingress: &'a IngressRef,
+        #[serde(flatten)]
+        flags: &'a RedirectFlags,
+    }
+    serializer.collect_seq(map.iter().map(|(ingress, flags)| Entry { ingress, flags }))
 }
 
 /// Serializes a host map as a list sorted by host, so the debug dump is stable.

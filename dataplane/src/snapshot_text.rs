@@ -88,6 +88,51 @@ fn host_block(out: &mut String, label: &str, h: &Value) {
     }
 }
 
+/// TLS per host: the certificate's Secret (or the default one), passthrough backends.
+fn tls_block(out: &mut String, tls: &Value) {
+    let hosts: Vec<&Value> = ["hosts", "wildcard_hosts"]
+        .iter()
+        .flat_map(|key| tls[*key].as_array().into_iter().flatten())
+        .collect();
+    if hosts.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "TLS");
+    for h in hosts {
+        if let Some(p) = h.get("passthrough").filter(|p| !p.is_null()) {
+            let _ = writeln!(
+                out,
+                "  {:<30} passthrough -> {}   from {}/{}",
+                s(&h["host"]),
+                backend(&p["backend"]),
+                s(&p["source"]["namespace"]),
+                s(&p["source"]["name"])
+            );
+        }
+        if let Some(t) = h.get("terminate").filter(|t| !t.is_null()) {
+            let certificate = match t.get("certificate").filter(|c| !c.is_null()) {
+                Some(c) => format!("Secret {}", s(&c["secret"])),
+                None => "default certificate".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<30} {}   from {}/{}",
+                s(&h["host"]),
+                certificate,
+                s(&t["source"]["namespace"]),
+                s(&t["source"]["name"])
+            );
+        }
+    }
+    let default = tls
+        .get("default_certificate")
+        .filter(|c| !c.is_null())
+        .map_or("generated at start (self-signed)".to_owned(), |c| {
+            format!("Secret {}", s(&c["secret"]))
+        });
+    let _ = writeln!(out, "  (other names)                  {default}");
+}
+
 /// The table `sluice-dataplane snapshot` prints.
 pub fn render(snapshot: &Value) -> String {
     let mut out = String::new();
@@ -110,6 +155,7 @@ pub fn render(snapshot: &Value) -> String {
     if let Some(c) = snapshot.get("catch_all").filter(|c| !c.is_null()) {
         host_block(&mut out, "(any host)", c);
     }
+    tls_block(&mut out, &snapshot["tls"]);
     match snapshot.get("default_backend").filter(|d| !d.is_null()) {
         Some(d) => {
             let _ = writeln!(out, "unmatched requests -> {}", backend(d));
@@ -119,4 +165,63 @@ pub fn render(snapshot: &Value) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::{
+        Backend, IngressRef, Passthrough, PortRef, ServiceRef, Snapshot, Termination, TlsHost,
+    };
+
+    #[test]
+    fn tls_section() {
+        let mut certificate = crate::proxy::tls::generate_certificate().expect("certificate");
+        certificate.source = "apps/site-tls".into();
+        let mut snapshot = Snapshot::default();
+        snapshot.tls.exact.insert(
+            "site.example".into(),
+            TlsHost {
+                host: "site.example".into(),
+                terminate: Some(Termination {
+                    certificate: Some(Arc::new(certificate)),
+                    source: IngressRef::new("apps", "site"),
+                }),
+                passthrough: None,
+            },
+        );
+        snapshot.tls.wildcard.insert(
+            "pass.example".into(),
+            TlsHost {
+                host: "*.pass.example".into(),
+                terminate: None,
+                passthrough: Some(Passthrough {
+                    backend: Arc::new(Backend::Service {
+                        service: ServiceRef {
+                            namespace: "apps".into(),
+                            name: "vault".into(),
+                            port: PortRef::Number(443),
+                        },
+                        endpoints: Arc::from(Vec::new()),
+                    }),
+                    source: IngressRef::new("apps", "vault"),
+                }),
+            },
+        );
+        let text = render(&serde_json::to_value(&snapshot).expect("json"));
+        assert!(
+            text.contains("site.example                   Secret apps/site-tls   from apps/site"),
+            "{text}"
+        );
+        assert!(
+            text.contains("*.pass.example                 passthrough -> apps/vault:443"),
+            "{text}"
+        );
+        assert!(
+            text.contains("(other names)                  generated at start"),
+            "{text}"
+        );
+    }
 }

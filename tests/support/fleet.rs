@@ -21,6 +21,8 @@ pub struct DataPlane {
     pub set: String,
     pub ip: IpAddr,
     pub http: SocketAddr,
+    /// The HTTPS listener (`--https-port 8443`).
+    pub https: SocketAddr,
     pub admin: SocketAddr,
     pub debug_port: u16,
     pub proc: Proc,
@@ -141,6 +143,7 @@ impl DataPlane {
             set: set.into(),
             ip,
             http: SocketAddr::new(ip, 8080),
+            https: SocketAddr::new(ip, 8443),
             admin: SocketAddr::new(ip, 10254),
             debug_port,
             proc,

@@ -11,6 +11,7 @@ pub mod env;
 pub mod fleet;
 pub mod process;
 pub mod publish;
+pub mod tls;
 pub mod token;
 pub mod wait;
 

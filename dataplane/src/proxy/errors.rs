@@ -51,6 +51,13 @@ pub enum ProxyError {
     /// The client's request body failed while being forwarded (the client went away).
     #[error("client request body failed: {0}")]
     ClientBody(String),
+    /// A request on a TLS connection for a host under another TLS policy than the server name
+    /// the connection was opened for (see `Snapshot::misdirected`).
+    #[error("misdirected request")]
+    Misdirected,
+    /// A plain-HTTP request for a host with TLS: a 308 to its HTTPS address.
+    #[error("redirect to {location:?}")]
+    Redirect { location: HeaderValue },
 }
 
 impl ProxyError {
@@ -71,6 +78,8 @@ impl ProxyError {
                 }
             }
             ProxyError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Misdirected => StatusCode::MISDIRECTED_REQUEST,
+            ProxyError::Redirect { .. } => StatusCode::PERMANENT_REDIRECT,
         }
     }
 
@@ -92,6 +101,8 @@ impl ProxyError {
                 }
             }
             ProxyError::UpstreamTimeout { .. } => "504 Gateway Timeout\n",
+            ProxyError::Misdirected => "421 Misdirected Request\n",
+            ProxyError::Redirect { .. } => "308 Permanent Redirect\n",
         }
     }
 
@@ -102,7 +113,9 @@ impl ProxyError {
             | ProxyError::BadRequest(_)
             | ProxyError::BadPath(_)
             | ProxyError::BodyTooLarge { .. }
-            | ProxyError::ClientBody(_) => None,
+            | ProxyError::ClientBody(_)
+            | ProxyError::Misdirected
+            | ProxyError::Redirect { .. } => None,
             ProxyError::NoEndpoints => Some("no_endpoints"),
             ProxyError::Resolve { .. } => Some("resolve"),
             ProxyError::ConnectFailed { .. } => Some("connect_failed"),
@@ -126,6 +139,9 @@ impl ProxyError {
             ProxyError::BadRequest(_) | ProxyError::BadPath(_) | ProxyError::BodyTooLarge { .. }
         ) {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        if let ProxyError::Redirect { location } = self {
+            headers.insert(header::LOCATION, location.clone());
         }
         response
     }
@@ -194,6 +210,20 @@ mod tests {
                 Some("upstream_error"),
             ),
             (ProxyError::ClientBody("eof".into()), 400, "400", None),
+            (
+                ProxyError::Misdirected,
+                421,
+                "421 Misdirected Request",
+                None,
+            ),
+            (
+                ProxyError::Redirect {
+                    location: HeaderValue::from_static("https://a.example/"),
+                },
+                308,
+                "308",
+                None,
+            ),
         ];
         for (error, status, body, kind) in cases {
             let response = error.response();
@@ -208,6 +238,9 @@ mod tests {
                 response.headers()[header::CONTENT_TYPE],
                 "text/plain; charset=utf-8"
             );
+            if let ProxyError::Redirect { location } = &error {
+                assert_eq!(response.headers()[header::LOCATION], location);
+            }
         }
     }
 }

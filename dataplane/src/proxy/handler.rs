@@ -39,6 +39,8 @@ struct Exchange<'s> {
     upstream: Option<SocketAddr>,
     upstream_status: Option<u16>,
     upstream_time: Option<Duration>,
+    /// HTTPS for a host with TLS: the response carries Strict-Transport-Security.
+    hsts: bool,
 }
 
 /// Request fields the access log needs, copied before the request is consumed (only when the
@@ -162,6 +164,7 @@ impl Proxy {
             upstream: None,
             upstream_status: None,
             upstream_time: None,
+            hsts: false,
         };
         let result = self
             .forward(
@@ -176,6 +179,15 @@ impl Proxy {
             )
             .await;
 
+        // ingress-nginx's `more_set_headers`: on every response for the host, errors included,
+        // replacing what the upstream sent.
+        let hsts = if ex.hsts {
+            config
+                .hsts_header()
+                .and_then(|v| HeaderValue::try_from(v).ok())
+        } else {
+            None
+        };
         let result = result.and_then(|mut resp| {
             let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
             if switching {
@@ -194,6 +206,10 @@ impl Proxy {
                 ));
             }
             headers::rewrite_response(resp.headers_mut(), switching, &request_id);
+            if let Some(hsts) = &hsts {
+                resp.headers_mut()
+                    .insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+            }
             Ok((resp, switching))
         });
 
@@ -220,6 +236,10 @@ impl Proxy {
                 let mut resp = error.response();
                 resp.headers_mut()
                     .insert(X_REQUEST_ID.clone(), request_id.clone());
+                if let Some(hsts) = hsts {
+                    resp.headers_mut()
+                        .insert(header::STRICT_TRANSPORT_SECURITY, hsts);
+                }
                 let (parts, body) = resp.into_parts();
                 let finish = self.finish(
                     parts.status,
@@ -324,22 +344,53 @@ impl Proxy {
         if !host.is_empty() && !headers::valid_host(host) {
             return Err(ProxyError::BadRequest("invalid Host header"));
         }
+        if client.tls {
+            // Before routing: a connection opened under one host's TLS policy must not reach
+            // another's by reusing it (HTTP/2 coalescing, or a forged Host).
+            if snapshot.misdirected(client.server_name.as_deref(), host) {
+                return Err(ProxyError::Misdirected);
+            }
+            ex.hsts = snapshot.has_tls(host);
+        }
 
         let path = headers::normalize_path(parts.uri.path())?;
 
-        let backend: &'s Arc<Backend> = match snapshot.route(host, &path) {
+        let matched = snapshot.route(host, &path);
+        match &matched {
             Some(matched) => {
                 ex.source = Some(matched.source());
                 ex.host_rule = &matched.host.host;
-                matched.backend()
             }
             None => {
                 ex.host_rule = snapshot.select_host(host).map_or("", |h| h.host.as_str());
-                snapshot
-                    .default_backend
-                    .as_ref()
-                    .ok_or(ProxyError::NoRoute)?
             }
+        }
+
+        // Before the backend is known to exist: a TLS host redirects even where no rule
+        // matches, as ingress-nginx's server block does. It redirects when
+        // `$pass_access_scheme` is http: the connection's scheme, or a trusted
+        // X-Forwarded-Proto (TLS terminated by the load balancer).
+        let forwarded_https = forwarding.trusted
+            && parts
+                .headers
+                .get(headers::X_FORWARDED_PROTO_NAME)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+        let plain_http = !client.tls && !forwarded_https;
+        if plain_http && snapshot.https_redirect(host, &path, ex.source) {
+            let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+            let location =
+                crate::tls::redirect_location(host, self.opts.external_https_port, target);
+            let location = HeaderValue::try_from(location)
+                .map_err(|_| ProxyError::BadRequest("invalid request target"))?;
+            return Err(ProxyError::Redirect { location });
+        }
+
+        let backend: &'s Arc<Backend> = match matched {
+            Some(matched) => matched.backend(),
+            None => snapshot
+                .default_backend
+                .as_ref()
+                .ok_or(ProxyError::NoRoute)?,
         };
         ex.service = Some(backend.service());
 
@@ -362,6 +413,10 @@ impl Proxy {
             request_id,
             upgrade,
         };
+        if parts.version == Version::HTTP_2 {
+            // HTTP/2 may split Cookie into several fields; an HTTP/1.1 upstream needs one.
+            headers::merge_cookies(&mut parts.headers);
+        }
         headers::rewrite_request(&mut parts.headers, &facts);
 
         // Forward the normalised path (what we matched on) with the query as sent.

@@ -33,6 +33,8 @@ pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-
 static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// `x-forwarded-proto`, for readers outside this module.
+pub(crate) const X_FORWARDED_PROTO_NAME: &str = "x-forwarded-proto";
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 static X_FORWARDED_SCHEME: HeaderName = HeaderName::from_static("x-forwarded-scheme");
@@ -181,6 +183,26 @@ pub(crate) fn rewrite_request(headers: &mut HeaderMap, facts: &RequestFacts<'_>)
     headers.insert(X_REQUEST_ID.clone(), facts.request_id.clone());
     if let Some(host) = facts.host {
         headers.insert(header::HOST, host.clone());
+    }
+}
+
+/// Joins several `Cookie` fields into one with `"; "`, as RFC 9113 section 8.2.3 requires when
+/// an HTTP/2 request goes on as HTTP/1.1. One field or none is left as it is.
+pub(crate) fn merge_cookies(headers: &mut HeaderMap) {
+    let mut values = headers.get_all(header::COOKIE).iter();
+    if values.next().is_none() || values.next().is_none() {
+        return;
+    }
+    let mut joined: Vec<u8> = Vec::new();
+    for value in headers.get_all(header::COOKIE) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(value.as_bytes());
+    }
+    // Valid header bytes joined by "; " are valid header bytes.
+    if let Ok(value) = HeaderValue::from_bytes(&joined) {
+        headers.insert(header::COOKIE, value);
     }
 }
 
@@ -500,6 +522,25 @@ mod tests {
         pp: Option<&'static str>,
         client: &'static str,
         trusted: bool,
+    }
+
+    #[test]
+    fn http2_cookie_fields_are_joined() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1"));
+        headers.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        headers.append(header::COOKIE, HeaderValue::from_static("c=3"));
+        merge_cookies(&mut headers);
+        let values: Vec<_> = headers.get_all(header::COOKIE).iter().collect();
+        assert_eq!(values, ["a=1; b=2; c=3"]);
+
+        let mut one = HeaderMap::new();
+        one.append(header::COOKIE, HeaderValue::from_static("a=1; b=2"));
+        merge_cookies(&mut one);
+        assert_eq!(one[header::COOKIE], "a=1; b=2");
+        let mut none = HeaderMap::new();
+        merge_cookies(&mut none);
+        assert!(none.is_empty());
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub async fn accept_connection(
             local,
             tls,
             proxy_protocol_src: source,
+            server_name: None,
         },
     })
 }
@@ -154,7 +155,7 @@ async fn serve_connection(
     };
     let info = connection.info;
     let service = service_fn(move |req| {
-        let proxy = proxy.clone();
+        let (proxy, info) = (proxy.clone(), info.clone());
         async move { Ok::<_, Infallible>(proxy.handle(req, info).await) }
     });
     let conn = builder
@@ -176,7 +177,7 @@ async fn serve_connection(
 }
 
 /// Runs `f` when dropped, including when the task is aborted at the drain deadline.
-fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
+pub(crate) fn scopeguard<F: FnOnce()>(f: F) -> impl Drop {
     struct Guard<F: FnOnce()>(Option<F>);
     impl<F: FnOnce()> Drop for Guard<F> {
         fn drop(&mut self) {

@@ -9,6 +9,7 @@
 //! | `sluice_upstream_errors_total` | `kind`, see below |
 //! | `sluice_http_connections_open` | |
 //! | `sluice_access_log_dropped_total` | |
+//! | `sluice_tls_connections_total` | `result`, see below |
 //!
 //! `host` is the host *rule* that matched (`foo.com`, `*.foo.com`, empty for the catch-all or no
 //! match), never the request's Host header: label values must not be chosen by clients, or
@@ -19,6 +20,11 @@
 //! `connect_error`; per *request* answered with an error `connect_failed` (every attempt
 //! failed), `no_endpoints`, `resolve` (ExternalName), `timeout` (no response headers in time),
 //! `upstream_error` (reset or bad response).
+//!
+//! TLS connection results: `terminated` (handshake done), `passthrough` (forwarded), and the
+//! failures `client_hello` (not TLS, malformed, too large), `plain_http` (an HTTP request on the
+//! HTTPS port), `timeout`, `handshake` (rustls refused it), `passthrough_failed` (no backend
+//! could be reached).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -46,6 +52,11 @@ pub struct UpstreamErrorLabels {
     pub kind: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TlsResultLabels {
+    pub result: &'static str,
+}
+
 type HistogramFamily = Family<IngressLabels, Histogram, fn() -> Histogram>;
 
 /// The proxy's metrics. Build once with [`ProxyMetrics::new`] and share behind an `Arc`.
@@ -56,6 +67,7 @@ pub struct ProxyMetrics {
     upstream_errors: Family<UpstreamErrorLabels, Counter>,
     pub(crate) connections_open: Gauge,
     pub(crate) access_log_dropped: Counter,
+    tls_connections: Family<TlsResultLabels, Counter>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -72,6 +84,7 @@ impl ProxyMetrics {
             upstream_errors: Family::default(),
             connections_open: Gauge::default(),
             access_log_dropped: Counter::default(),
+            tls_connections: Family::default(),
         };
         registry.register(
             "http_requests",
@@ -98,6 +111,11 @@ impl ProxyMetrics {
             "Access log lines dropped because the writer fell behind",
             metrics.access_log_dropped.clone(),
         );
+        registry.register(
+            "tls_connections",
+            "Connections on the HTTPS listener, by how their TLS start ended",
+            metrics.tls_connections.clone(),
+        );
         metrics
     }
 
@@ -119,6 +137,19 @@ impl ProxyMetrics {
         self.upstream_errors
             .get_or_create(&UpstreamErrorLabels { kind })
             .inc();
+    }
+
+    pub(crate) fn tls_connection(&self, result: &'static str) {
+        self.tls_connections
+            .get_or_create(&TlsResultLabels { result })
+            .inc();
+    }
+
+    /// The TLS connection counter of one result.
+    pub fn tls_connections_total(&self, result: &'static str) -> u64 {
+        self.tls_connections
+            .get_or_create(&TlsResultLabels { result })
+            .get()
     }
 
     /// The request counter for one label set (for tests and the lead's assertions).

@@ -10,21 +10,27 @@
 //! tokio::spawn(serve_http(http, proxy.clone(), shutdown_signal, Duration::from_secs(30)));
 //! ```
 //!
-//! A TLS listener (next issue) reuses [`accept_connection`] (PROXY protocol), wraps the stream in
-//! its TLS acceptor, and calls [`Proxy::handle`] with `ClientInfo { tls: true, .. }` from its own
-//! hyper connection (HTTP/1.1 or HTTP/2, both give `Request<Incoming>`).
+//! The HTTPS listener ([`serve_https`]) reuses [`accept_connection`] (PROXY protocol), reads the
+//! ClientHello ([`client_hello`]), then either splices the connection to a passthrough backend
+//! or terminates TLS with the config [`Tls`] picks for its server name, and calls
+//! [`Proxy::handle`] with `ClientInfo { tls: true, server_name, .. }` from its own hyper
+//! connection (HTTP/1.1 or HTTP/2 by ALPN, both give `Request<Incoming>`).
 //!
 //! Every request reads the current [`Snapshot`](crate::model::Snapshot) and config once, when it
 //! arrives, and keeps those `Arc`s until it is done: a swap never changes a request in flight.
 
 mod access_log;
 mod body;
+pub mod client_hello;
 mod errors;
 mod handler;
 mod headers;
+mod https;
 mod listener;
 mod metrics;
+mod passthrough;
 mod proxy_protocol;
+pub mod tls;
 mod tunnel;
 mod upstream;
 
@@ -40,12 +46,14 @@ use http_body_util::combinators::UnsyncBoxBody;
 pub use access_log::{ACCESS_LOG_CAPACITY, AccessLog, AccessLogEntry};
 pub use errors::ProxyError;
 pub use headers::PathError;
+pub use https::serve_https;
 pub use listener::{Connection, accept_connection, serve_http};
 pub use metrics::{ProxyMetrics, RequestLabels};
 pub use proxy_protocol::{
     HEADER_TIMEOUT, PrefixedIo, ProxyHeader, ProxyProtocolError, parse as parse_proxy_header,
     read_proxy_header,
 };
+pub use tls::Tls;
 
 use crate::shared::Shared;
 
@@ -78,7 +86,7 @@ impl Default for ProxyOptions {
 }
 
 /// What the listener knows about a client connection, passed to every request on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientInfo {
     /// The TCP peer (the load balancer, with PROXY protocol or an L7 LB in front).
     pub peer: SocketAddr,
@@ -88,6 +96,9 @@ pub struct ClientInfo {
     pub tls: bool,
     /// The client address from the PROXY protocol header, when there was one with an address.
     pub proxy_protocol_src: Option<SocketAddr>,
+    /// On a TLS connection, the server name (SNI) its handshake was for, lowercase; `None`
+    /// without SNI. Requests for hosts under another TLS policy are refused (421).
+    pub server_name: Option<Arc<str>>,
 }
 
 /// The proxy: built once, shared by every listener and connection.

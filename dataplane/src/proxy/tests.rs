@@ -919,3 +919,7 @@ async fn http10_without_host_uses_the_catch_all() {
     // The upstream speaks HTTP/1.1 and needs a Host: the endpoint address stands in.
     assert_eq!(json(body)["headers"]["host"], a.addr.to_string());
 }
+
+// TLS: termination, HTTP/2, 421, passthrough, redirects.
+#[path = "tls_tests.rs"]
+mod tls_tests;

@@ -13,6 +13,7 @@
 mod backend;
 mod class;
 mod strip;
+mod tls;
 mod validate;
 
 #[cfg(test)]
@@ -22,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -34,7 +35,11 @@ pub use class::{
     PARAMETERS_API_GROUP, PARAMETERS_KIND, PARAMETERS_SCOPE, class_is_ours, is_member,
 };
 pub use strip::{
-    is_used_annotation, strip_endpoint_slice, strip_ingress, strip_ingress_class, strip_service,
+    is_used_annotation, strip_endpoint_slice, strip_ingress, strip_ingress_class, strip_secret,
+    strip_service,
+};
+pub use tls::{
+    CertificateCache, CertificateError, TLS_CERT_KEY, TLS_PRIVATE_KEY_KEY, parse_certificate,
 };
 pub use validate::{Invalid, LEGACY_CLASS_ANNOTATION, NGINX_PREFIX, SLUICE_PREFIX};
 
@@ -95,6 +100,13 @@ pub struct ClusterState {
     pub ingress_classes: BTreeMap<String, IngressClass>,
     pub services: BTreeMap<ObjectKey, Service>,
     pub endpoint_slices: BTreeMap<ObjectKey, EndpointSlice>,
+    /// TLS Secrets mirrored into the set's namespace, keyed by their ORIGIN (the namespace and
+    /// name an Ingress's `spec.tls[].secretName` refers to), not by the mirror's own name.
+    pub secrets: BTreeMap<ObjectKey, Secret>,
+    /// The set's `defaultSslCertificate` Secret (in the set's namespace, read directly).
+    pub default_certificate: Option<Secret>,
+    /// Parsed certificates, reused between translations while a Secret's bytes are unchanged.
+    pub certificates: CertificateCache,
 }
 
 impl ClusterState {
@@ -126,6 +138,26 @@ impl ClusterState {
             self.endpoint_slices.insert(key, slice);
         }
     }
+
+    /// Stores a mirrored Secret under its origin (from the `sluice.dev/origin` annotation).
+    /// Ignores a Secret without a valid origin.
+    pub fn upsert_mirror(&mut self, mut secret: Secret) {
+        strip_secret(&mut secret);
+        if let Some(origin) = mirror_origin(&secret) {
+            self.secrets.insert(origin, secret);
+        }
+    }
+}
+
+/// The origin a mirrored Secret names in its `sluice.dev/origin` annotation.
+pub fn mirror_origin(secret: &Secret) -> Option<ObjectKey> {
+    let value = secret
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(sluice_crds::mirror::ORIGIN_ANNOTATION)?;
+    let (namespace, name) = sluice_crds::mirror::parse_origin(value)?;
+    Some(ObjectKey::new(namespace, name))
 }
 
 /// What a fleet serves, from its IngressControllerSet and command line.
@@ -144,6 +176,10 @@ pub struct ClassScope {
     pub disable_catch_all: bool,
     /// The set's `defaultBackend`, for requests nothing else matches.
     pub default_backend: Option<ServiceRef>,
+    /// `enableSslPassthrough`: Ingresses may ask for SSL passthrough.
+    pub enable_ssl_passthrough: bool,
+    /// `defaultSslCertificate`: a Secret in the set's namespace.
+    pub default_ssl_certificate: Option<String>,
 }
 
 impl ClassScope {
@@ -160,6 +196,8 @@ impl ClassScope {
             watch_without_class: false,
             disable_catch_all: false,
             default_backend: None,
+            enable_ssl_passthrough: false,
+            default_ssl_certificate: None,
         }
     }
 }
@@ -225,6 +263,8 @@ pub fn translate(state: &ClusterState, scope: &ClassScope) -> (Snapshot, Vec<Pro
 
     let mut builder = Builder {
         scope,
+        state,
+        tls: tls::TlsDraft::default(),
         resolver: backend::Resolver::new(&state.services, &state.endpoint_slices),
         problems: Vec::new(),
         hosts: HashMap::new(),
@@ -270,6 +310,8 @@ struct HostDraft {
 
 struct Builder<'a> {
     scope: &'a ClassScope,
+    state: &'a ClusterState,
+    tls: tls::TlsDraft,
     resolver: backend::Resolver<'a>,
     problems: Vec<Problem>,
     hosts: HashMap<RuleHost, HostDraft>,
@@ -322,6 +364,11 @@ impl Builder<'_> {
     }
 
     fn add_ingress(&mut self, member: usize, source: &IngressRef, ingress: &Ingress) {
+        self.add_routes(member, source, ingress);
+        self.add_tls(source, ingress);
+    }
+
+    fn add_routes(&mut self, member: usize, source: &IngressRef, ingress: &Ingress) {
         let Some(spec) = &ingress.spec else {
             return;
         };
@@ -435,7 +482,10 @@ impl Builder<'_> {
     }
 
     fn finish(mut self, members: &[(IngressRef, &Ingress)]) -> (Snapshot, Vec<Problem>) {
-        let mut snapshot = Snapshot::default();
+        let mut snapshot = Snapshot {
+            tls: self.finish_tls(),
+            ..Snapshot::default()
+        };
         if let Some(default) = self.catch_all_default.take() {
             self.hosts
                 .entry(RuleHost::CatchAll)

@@ -6,12 +6,13 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Service, ServiceSpec, ServiceStatus};
+use k8s_openapi::api::core::v1::{Secret, Service, ServiceSpec, ServiceStatus};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::backend::SERVICE_NAME_LABEL;
+use super::tls::{TLS_CERT_KEY, TLS_PRIVATE_KEY_KEY};
 use super::validate::{LEGACY_CLASS_ANNOTATION, NGINX_PREFIX, SLUICE_PREFIX};
 
 /// Keeps identity, ordering and concurrency fields; drops the rest of the metadata.
@@ -96,5 +97,21 @@ pub fn strip_endpoint_slice(slice: &mut EndpointSlice) {
         endpoint.node_name = None;
         endpoint.target_ref = None;
         endpoint.zone = None;
+    }
+}
+
+/// Keeps the origin annotation and the certificate and key; drops everything else (other data
+/// keys, labels, managedFields), so the fleet holds no more secret material than it serves.
+pub fn strip_secret(secret: &mut Secret) {
+    let origin = secret
+        .metadata
+        .annotations
+        .take()
+        .and_then(|mut a| a.remove_entry(sluice_crds::mirror::ORIGIN_ANNOTATION));
+    strip_metadata(&mut secret.metadata);
+    secret.metadata.annotations = origin.map(|entry| BTreeMap::from([entry]));
+    secret.string_data = None;
+    if let Some(data) = &mut secret.data {
+        data.retain(|key, _| key == TLS_CERT_KEY || key == TLS_PRIVATE_KEY_KEY);
     }
 }

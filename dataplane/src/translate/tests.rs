@@ -1542,3 +1542,7 @@ fn scales_linearly_enough_for_many_ingresses() {
         .expect("route");
     assert_eq!(m.source(), &IngressRef::new(NS, "app-1234"));
 }
+
+// TLS translation: spec.tls, passthrough, redirect annotations, the default certificate.
+#[path = "tls_tests.rs"]
+mod tls_tests;

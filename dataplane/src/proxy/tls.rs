@@ -1,0 +1,344 @@
+//! TLS termination state: the self-signed certificate generated at start (served when the set
+//! has no usable `defaultSslCertificate`), and one rustls [`ServerConfig`] per certificate,
+//! built on first use and cached until the certificate or the TLS settings change.
+//!
+//! A config is chosen per connection after the ClientHello was read (the snapshot's
+//! [`TlsPolicy`](crate::tls::TlsPolicy) for its server name), so every config serves exactly
+//! one certificate. Caching by certificate, not by snapshot generation, keeps a config (and
+//! its session cache, so resumption keeps working) across snapshot swaps that do not touch it,
+//! such as endpoint changes; a rotated Secret is a new certificate, so the next handshake
+//! builds a new config with it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::crypto::CryptoProvider;
+use rustls::crypto::aws_lc_rs;
+use rustls::server::ServerConfig;
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::{SupportedCipherSuite, SupportedProtocolVersion};
+use sluice_crds::dataplane_config::DataplaneConfig;
+use sluice_crds::{CipherSuite, TlsProtocol};
+
+use crate::model::{Certificate, Snapshot};
+
+/// How long a client has from connecting to finishing the TLS handshake (ClientHello read
+/// included). nginx's `ssl_handshake_timeout` is 60 s; a handshake needs one round trip, and a
+/// short bound limits what idle half-open connections can hold.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// ALPN, in preference order: HTTP/2, then HTTP/1.1.
+pub const ALPN_PROTOCOLS: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
+/// The source shown for the generated certificate.
+pub const GENERATED_SOURCE: &str = "generated at start (self-signed)";
+
+/// Why TLS cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("generating the self-signed default certificate: {0}")]
+    Generate(String),
+    #[error("building the TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+/// The rustls suite of a configured cipher suite.
+fn suite(cipher: CipherSuite) -> SupportedCipherSuite {
+    use aws_lc_rs::cipher_suite as cs;
+    match cipher {
+        CipherSuite::EcdheEcdsaAes128GcmSha256 => cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        CipherSuite::EcdheRsaAes128GcmSha256 => cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        CipherSuite::EcdheEcdsaAes256GcmSha384 => cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        CipherSuite::EcdheRsaAes256GcmSha384 => cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        CipherSuite::EcdheEcdsaChacha20Poly1305 => {
+            cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+        }
+        CipherSuite::EcdheRsaChacha20Poly1305 => cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        CipherSuite::Tls13Aes128GcmSha256 => cs::TLS13_AES_128_GCM_SHA256,
+        CipherSuite::Tls13Aes256GcmSha384 => cs::TLS13_AES_256_GCM_SHA384,
+        CipherSuite::Tls13Chacha20Poly1305Sha256 => cs::TLS13_CHACHA20_POLY1305_SHA256,
+    }
+}
+
+/// The aws-lc-rs provider restricted to the configured suites, in the configured order. As
+/// nginx does, the list restricts TLS 1.3 only if it names a TLS 1.3 suite; otherwise every
+/// TLS 1.3 suite stays, in the provider's order.
+pub fn provider(config: &DataplaneConfig) -> CryptoProvider {
+    let base = aws_lc_rs::default_provider();
+    let names_tls13 = config.ssl_ciphers.iter().any(|c| c.is_tls13());
+    let mut suites: Vec<SupportedCipherSuite> = Vec::new();
+    if !names_tls13 {
+        suites.extend(
+            base.cipher_suites
+                .iter()
+                .filter(|s| s.version() == &rustls::version::TLS13)
+                .copied(),
+        );
+    }
+    suites.extend(config.ssl_ciphers.iter().map(|c| suite(*c)));
+    CryptoProvider {
+        cipher_suites: suites,
+        ..base
+    }
+}
+
+/// The configured protocol versions.
+pub fn versions(config: &DataplaneConfig) -> Vec<&'static SupportedProtocolVersion> {
+    config
+        .ssl_protocols
+        .iter()
+        .map(|p| match p {
+            TlsProtocol::Tls12 => &rustls::version::TLS12,
+            TlsProtocol::Tls13 => &rustls::version::TLS13,
+        })
+        .collect()
+}
+
+/// A server config serving `certificate` with the configured versions and suites and ALPN
+/// h2 / http/1.1.
+pub fn server_config(
+    config: &DataplaneConfig,
+    certificate: &Certificate,
+) -> Result<ServerConfig, rustls::Error> {
+    let mut server = ServerConfig::builder_with_provider(Arc::new(provider(config)))
+        .with_protocol_versions(&versions(config))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(SingleCertAndKey::from(certificate.key.clone())));
+    server.alpn_protocols = ALPN_PROTOCOLS.iter().map(|p| p.to_vec()).collect();
+    Ok(server)
+}
+
+/// Generates the self-signed certificate served when the set has no default certificate
+/// (ingress-nginx's "Fake Certificate"): ECDSA P-256, for `ingress.local`.
+pub fn generate_certificate() -> Result<Certificate, TlsSetupError> {
+    let error = |e: &dyn std::fmt::Display| TlsSetupError::Generate(e.to_string());
+    let key = rcgen::KeyPair::generate().map_err(|e| error(&e))?;
+    let mut params =
+        rcgen::CertificateParams::new(vec!["ingress.local".to_owned()]).map_err(|e| error(&e))?;
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        "Sluice Ingress Controller Default Certificate",
+    );
+    let cert = params.self_signed(&key).map_err(|e| error(&e))?;
+    let der =
+        rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).map_err(|e| error(&e))?;
+    let signing = aws_lc_rs::sign::any_supported_type(&der).map_err(|e| error(&e))?;
+    Ok(Certificate {
+        source: GENERATED_SOURCE.to_owned(),
+        key: Arc::new(CertifiedKey::new(vec![cert.der().clone()], signing)),
+    })
+}
+
+/// The configs built so far, valid for one `DataplaneConfig`.
+#[derive(Default)]
+struct Cache {
+    config: Option<Arc<DataplaneConfig>>,
+    /// The snapshot generation last pruned for.
+    generation: Option<u64>,
+    /// Keyed by the certificate's address; the entry holds the certificate, so the address
+    /// cannot be reused by another one while the entry exists.
+    configs: HashMap<usize, (Arc<Certificate>, Arc<ServerConfig>)>,
+}
+
+/// TLS termination state shared by every HTTPS connection.
+pub struct Tls {
+    generated: Arc<Certificate>,
+    cache: Mutex<Cache>,
+}
+
+impl Tls {
+    /// Generates the fallback certificate.
+    pub fn new() -> Result<Self, TlsSetupError> {
+        Ok(Self::with_fallback(Arc::new(generate_certificate()?)))
+    }
+
+    /// Uses `generated` as the fallback certificate.
+    pub fn with_fallback(generated: Arc<Certificate>) -> Self {
+        Tls {
+            generated,
+            cache: Mutex::new(Cache::default()),
+        }
+    }
+
+    /// The certificate served when neither a host's own nor the set's default applies.
+    pub fn generated(&self) -> &Arc<Certificate> {
+        &self.generated
+    }
+
+    /// The certificate a terminating policy serves: its own, else the set's default, else the
+    /// generated one.
+    pub fn certificate<'a>(
+        &'a self,
+        snapshot: &'a Snapshot,
+        own: Option<&'a Arc<Certificate>>,
+    ) -> &'a Arc<Certificate> {
+        own.or(snapshot.tls.default_certificate.as_ref())
+            .unwrap_or(&self.generated)
+    }
+
+    /// The server config for `certificate` under `config`, from the cache when possible.
+    ///
+    /// If the configured versions and suites cannot make a config (say, only TLS 1.2 enabled
+    /// but only TLS 1.3 suites named), ingress-nginx's defaults are used instead, so the
+    /// listener keeps serving; the operator validates the settings, this is the last guard.
+    pub fn server_config(
+        &self,
+        snapshot: &Snapshot,
+        config: &Arc<DataplaneConfig>,
+        certificate: &Arc<Certificate>,
+    ) -> Result<Arc<ServerConfig>, TlsSetupError> {
+        // A panic while holding the lock leaves only a cache behind: keep using it.
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !cache
+            .config
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, config))
+        {
+            cache.configs.clear();
+            cache.config = Some(config.clone());
+        }
+        if cache.generation != Some(snapshot.generation) {
+            // Drop configs of certificates the snapshot no longer uses (deleted or rotated
+            // Secrets), once per snapshot.
+            let live: HashSet<usize> = snapshot
+                .tls
+                .exact
+                .values()
+                .chain(snapshot.tls.wildcard.values())
+                .filter_map(|h| h.terminate.as_ref()?.certificate.as_ref())
+                .chain(snapshot.tls.default_certificate.as_ref())
+                .chain(Some(&self.generated))
+                .map(|c| Arc::as_ptr(c) as usize)
+                .collect();
+            cache.configs.retain(|key, _| live.contains(key));
+            cache.generation = Some(snapshot.generation);
+        }
+        let key = Arc::as_ptr(certificate) as usize;
+        if let Some((cached, server)) = cache.configs.get(&key)
+            && Arc::ptr_eq(cached, certificate)
+        {
+            return Ok(server.clone());
+        }
+        let server = match server_config(config, certificate) {
+            Ok(server) => server,
+            Err(error) => {
+                tracing::warn!(%error, "the TLS settings cannot be used; serving ingress-nginx's defaults");
+                server_config(&DataplaneConfig::default(), certificate)?
+            }
+        };
+        let server = Arc::new(server);
+        cache
+            .configs
+            .insert(key, (certificate.clone(), server.clone()));
+        Ok(server)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Termination, TlsHost};
+
+    #[test]
+    fn cipher_lists_restrict_tls13_only_when_they_name_it() {
+        let names = |config: &DataplaneConfig| -> Vec<String> {
+            provider(config)
+                .cipher_suites
+                .iter()
+                .map(|s| format!("{:?}", s.suite()))
+                .collect()
+        };
+        let defaults = names(&DataplaneConfig::default());
+        assert_eq!(defaults.len(), 9, "{defaults:?}");
+        assert!(
+            defaults[..3].iter().all(|s| s.starts_with("TLS13_")),
+            "{defaults:?}"
+        );
+        assert_eq!(defaults[3], "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256");
+
+        let config = DataplaneConfig {
+            ssl_ciphers: vec![
+                CipherSuite::Tls13Aes256GcmSha384,
+                CipherSuite::EcdheRsaAes256GcmSha384,
+            ],
+            ..DataplaneConfig::default()
+        };
+        assert_eq!(
+            names(&config),
+            [
+                "TLS13_AES_256_GCM_SHA384",
+                "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"
+            ]
+        );
+        let only13 = DataplaneConfig {
+            ssl_protocols: vec![TlsProtocol::Tls13],
+            ..DataplaneConfig::default()
+        };
+        assert_eq!(versions(&only13).len(), 1);
+        assert_eq!(versions(&DataplaneConfig::default()).len(), 2);
+    }
+
+    #[test]
+    fn configs_are_cached_per_certificate_and_follow_changes() {
+        let tls = Tls::new().expect("generate");
+        let own = Arc::new(generate_certificate().expect("cert"));
+        let mut snapshot = Snapshot::default();
+        snapshot.tls.exact.insert(
+            "a.example".into(),
+            TlsHost {
+                host: "a.example".into(),
+                terminate: Some(Termination {
+                    certificate: Some(own.clone()),
+                    source: crate::model::IngressRef::new("apps", "a"),
+                }),
+                passthrough: None,
+            },
+        );
+        let config = Arc::new(DataplaneConfig::default());
+        let a = tls.server_config(&snapshot, &config, &own).expect("config");
+        let b = tls.server_config(&snapshot, &config, &own).expect("config");
+        assert!(Arc::ptr_eq(&a, &b), "cached");
+        assert_eq!(a.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+        let fallback = tls.certificate(&snapshot, None).clone();
+        assert!(Arc::ptr_eq(&fallback, tls.generated()));
+        let c = tls
+            .server_config(&snapshot, &config, &fallback)
+            .expect("config");
+        assert!(!Arc::ptr_eq(&a, &c));
+
+        // New TLS settings: new configs.
+        let config2 = Arc::new(DataplaneConfig {
+            ssl_protocols: vec![TlsProtocol::Tls13],
+            ..DataplaneConfig::default()
+        });
+        let d = tls
+            .server_config(&snapshot, &config2, &own)
+            .expect("config");
+        assert!(!Arc::ptr_eq(&a, &d));
+
+        // A snapshot without the certificate prunes it.
+        let mut next = Snapshot {
+            generation: 1,
+            ..Snapshot::default()
+        };
+        let _ = tls
+            .server_config(&next, &config2, &fallback)
+            .expect("config");
+        assert_eq!(tls.cache.lock().expect("lock").configs.len(), 1);
+        next.tls.default_certificate = Some(own.clone());
+        assert!(Arc::ptr_eq(tls.certificate(&next, None), &own));
+
+        // Settings rustls refuses fall back to the defaults instead of failing.
+        let broken = Arc::new(DataplaneConfig {
+            ssl_protocols: vec![TlsProtocol::Tls12],
+            ssl_ciphers: vec![CipherSuite::Tls13Aes128GcmSha256],
+            ..DataplaneConfig::default()
+        });
+        assert!(server_config(&broken, &own).is_err());
+        assert!(tls.server_config(&next, &broken, &own).is_ok());
+    }
+}

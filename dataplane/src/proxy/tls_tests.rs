@@ -1,0 +1,633 @@
+//! End-to-end TLS tests of the real listeners on 127.0.0.1: termination by SNI, HTTP/2 by
+//! ALPN to HTTP/1.1 upstreams, the 421 guard, passthrough to a backend that terminates its own
+//! TLS, redirects, HSTS, plain HTTP on the HTTPS port. Every address is loopback.
+
+use std::sync::Arc;
+
+use http::Version;
+use hyper_util::rt::TokioExecutor;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use super::*;
+use crate::model::{Certificate, Passthrough, RedirectFlags, Termination, TlsHost};
+use crate::proxy::tls::{Tls, generate_certificate};
+
+// ---------------------------------------------------------------------------------------------
+// Certificates and TLS clients
+
+/// A self-signed certificate for `names`, as the model holds it.
+fn certificate(source: &str, names: &[&str]) -> Arc<Certificate> {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+    let der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key der");
+    let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&der).expect("signing");
+    Arc::new(Certificate {
+        source: source.to_owned(),
+        key: Arc::new(rustls::sign::CertifiedKey::new(
+            vec![cert.der().clone()],
+            signing,
+        )),
+    })
+}
+
+fn leaf(certificate: &Certificate) -> Vec<u8> {
+    certificate.key.cert[0].to_vec()
+}
+
+/// Accepts any certificate (the tests compare the presented one with the expected DER) but
+/// still checks the handshake signatures.
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Connects with SNI `sni` offering `alpn`; returns the stream and the presented leaf DER.
+async fn connect(addr: SocketAddr, sni: &str, alpn: &[&[u8]]) -> (TlsStream<TcpStream>, Vec<u8>) {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let name = ServerName::try_from(sni.to_owned()).expect("server name");
+    let tls = TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("handshake");
+    let peer = tls.get_ref().1.peer_certificates().expect("certificate")[0].to_vec();
+    (tls, peer)
+}
+
+/// An HTTP/2 connection for `sni`.
+async fn h2(
+    addr: SocketAddr,
+    sni: &str,
+) -> (
+    hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
+    Vec<u8>,
+) {
+    let (tls, peer) = connect(addr, sni, &[b"h2"]).await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .expect("h2 handshake");
+    tokio::spawn(conn);
+    (sender, peer)
+}
+
+/// One HTTP/1.1 GET over TLS.
+async fn https_get(
+    addr: SocketAddr,
+    sni: &str,
+    host: &str,
+    path: &str,
+) -> (StatusCode, http::HeaderMap, String, Vec<u8>) {
+    let (tls, peer) = connect(addr, sni, &[b"http/1.1"]).await;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let req = Request::get(path)
+        .header(header::HOST, host)
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let (status, headers, body) = read(sender.send_request(req).await.expect("response")).await;
+    (status, headers, body, peer)
+}
+
+/// A backend terminating its own TLS with `certificate`, answering "passthrough-backend".
+async fn tls_backend(certificate: Arc<Certificate>) -> SocketAddr {
+    let listener = TcpListener::bind(LOOPBACK).await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(
+            certificate.key.clone(),
+        )));
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = service_fn(|req: Request<Incoming>| async move {
+                    let host = req
+                        .headers()
+                        .get(header::HOST)
+                        .and_then(|h| h.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(format!(
+                        "passthrough-backend {host}"
+                    )))))
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+// ---------------------------------------------------------------------------------------------
+// The proxy under test: both listeners on one snapshot
+
+struct TlsProxy {
+    http: SocketAddr,
+    https: SocketAddr,
+    shared: Arc<Shared>,
+    tls: Arc<Tls>,
+    metrics: Arc<ProxyMetrics>,
+}
+
+impl TlsProxy {
+    async fn start_with(snapshot: Snapshot, opts: ProxyOptions, fleet: FleetSettings) -> TlsProxy {
+        let shared = Shared::new(fleet);
+        shared.snapshot.store(Arc::new(snapshot));
+        shared.mark_synced();
+        let metrics = Arc::new(ProxyMetrics::unregistered());
+        let proxy = Arc::new(Proxy::with_access_log(
+            shared.clone(),
+            metrics.clone(),
+            opts,
+            None,
+        ));
+        let tls = Arc::new(Tls::with_fallback(Arc::new(
+            generate_certificate().expect("generated"),
+        )));
+        let http = TcpListener::bind(LOOPBACK).await.expect("bind");
+        let https = TcpListener::bind(LOOPBACK).await.expect("bind");
+        let (http_addr, https_addr) = (
+            http.local_addr().expect("addr"),
+            https.local_addr().expect("addr"),
+        );
+        tokio::spawn(serve_http(
+            http,
+            proxy.clone(),
+            std::future::pending(),
+            Duration::from_secs(1),
+        ));
+        tokio::spawn(serve_https(
+            https,
+            proxy,
+            tls.clone(),
+            std::future::pending(),
+            Duration::from_secs(1),
+        ));
+        TlsProxy {
+            http: http_addr,
+            https: https_addr,
+            shared,
+            tls,
+            metrics,
+        }
+    }
+
+    fn edit_snapshot(&self, edit: impl FnOnce(&mut Snapshot)) {
+        let mut snapshot = (**self.shared.snapshot.load()).clone();
+        snapshot.generation += 1;
+        edit(&mut snapshot);
+        self.shared.snapshot.store(Arc::new(snapshot));
+    }
+}
+
+fn terminate(host: &str, certificate: Option<Arc<Certificate>>) -> TlsHost {
+    TlsHost {
+        host: host.to_owned(),
+        terminate: Some(Termination {
+            certificate,
+            source: IngressRef::new("team", "web"),
+        }),
+        passthrough: None,
+    }
+}
+
+struct World {
+    proxy: TlsProxy,
+    a: Arc<Certificate>,
+    b: Arc<Certificate>,
+    pass: Arc<Certificate>,
+}
+
+/// a.test (cert A) and b.test (cert B) terminated to an echo backend, pass.test passed through
+/// to a TLS backend with its own certificate, plain.test without TLS.
+async fn world(opts: ProxyOptions) -> World {
+    world_with(opts, FleetSettings::default()).await
+}
+
+async fn world_with(opts: ProxyOptions, fleet: FleetSettings) -> World {
+    let echo = backend("echo").await;
+    let svc = service("echo", vec![ready(echo.addr)]);
+    let pass = certificate("backend", &["pass.test"]);
+    let pass_addr = tls_backend(pass.clone()).await;
+    let mut snap = snapshot(&[
+        ("a.test", &[("/", svc.clone())]),
+        ("b.test", &[("/", svc.clone())]),
+        ("pass.test", &[("/", svc.clone())]),
+        ("plain.test", &[("/", svc.clone())]),
+        ("acme.test", &[("/", svc.clone())]),
+    ]);
+    let (a, b) = (
+        certificate("team/a-tls", &["a.test"]),
+        certificate("team/b-tls", &["b.test"]),
+    );
+    snap.tls
+        .exact
+        .insert("a.test".into(), terminate("a.test", Some(a.clone())));
+    snap.tls
+        .exact
+        .insert("b.test".into(), terminate("b.test", Some(b.clone())));
+    snap.tls
+        .exact
+        .insert("acme.test".into(), terminate("acme.test", None));
+    snap.tls.exact.insert(
+        "pass.test".into(),
+        TlsHost {
+            host: "pass.test".into(),
+            terminate: None,
+            passthrough: Some(Passthrough {
+                backend: service("pass", vec![ready(pass_addr)]),
+                source: IngressRef::new("team", "pass"),
+            }),
+        },
+    );
+    World {
+        proxy: TlsProxy::start_with(snap, opts, fleet).await,
+        a,
+        b,
+        pass,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+#[tokio::test]
+async fn terminates_by_sni_with_hsts_and_forwarding_headers() {
+    let w = world(ProxyOptions::default()).await;
+    let (status, headers, body, peer) =
+        https_get(w.proxy.https, "a.test", "a.test", "/x?q=1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(peer, leaf(&w.a));
+    assert_eq!(
+        headers[header::STRICT_TRANSPORT_SECURITY],
+        "max-age=31536000; includeSubDomains"
+    );
+    let seen = &json(&body);
+    assert_eq!(seen["target"], "/x?q=1");
+    assert_eq!(seen["headers"]["host"], "a.test");
+    assert_eq!(seen["headers"]["x-forwarded-proto"], "https");
+    assert_eq!(seen["headers"]["x-forwarded-port"], "443");
+
+    let (_, _, _, peer) = https_get(w.proxy.https, "b.test", "b.test", "/").await;
+    assert_eq!(peer, leaf(&w.b));
+    // Unknown names get the generated certificate, and no HSTS (no TLS for the host).
+    let (status, headers, _, peer) =
+        https_get(w.proxy.https, "plain.test", "plain.test", "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(peer, leaf(w.proxy.tls.generated()));
+    assert!(headers.get(header::STRICT_TRANSPORT_SECURITY).is_none());
+    // HSTS follows the config, also on errors the proxy answers itself.
+    w.proxy.shared.config.store(Arc::new(DataplaneConfig {
+        hsts_preload: true,
+        ..DataplaneConfig::default()
+    }));
+    let (status, headers, _, _) = https_get(w.proxy.https, "acme.test", "acme.test", "/%zz").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        headers[header::STRICT_TRANSPORT_SECURITY],
+        "max-age=31536000; includeSubDomains; preload"
+    );
+    assert_eq!(w.proxy.metrics.tls_connections_total("terminated"), 4);
+}
+
+#[tokio::test]
+async fn http2_requests_reach_http1_upstreams_and_misdirected_ones_get_421() {
+    let w = world(ProxyOptions::default()).await;
+    let (mut sender, peer) = h2(w.proxy.https, "a.test").await;
+    assert_eq!(peer, leaf(&w.a));
+    let req = Request::get("https://a.test/h2?x=1")
+        .header(header::COOKIE, "a=1")
+        .header(header::COOKIE, "b=2")
+        .header(header::TE, "trailers")
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let resp = sender.send_request(req).await.expect("response");
+    assert_eq!(resp.version(), Version::HTTP_2);
+    let (status, headers, body) = read(resp).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(headers.contains_key(header::STRICT_TRANSPORT_SECURITY));
+    let seen = &json(&body)["headers"];
+    assert_eq!(seen["host"], "a.test", "Host from :authority");
+    assert_eq!(seen["cookie"], "a=1; b=2", "cookies joined for HTTP/1.1");
+    assert!(seen.get("te").is_none(), "no connection-specific headers");
+    assert_eq!(json(&body)["target"], "/h2?x=1");
+
+    // Same connection, other hosts: the passthrough host and a host with another
+    // certificate are refused; a host under the same policy would be served.
+    for (host, want) in [
+        ("pass.test", StatusCode::MISDIRECTED_REQUEST),
+        ("b.test", StatusCode::MISDIRECTED_REQUEST),
+        ("plain.test", StatusCode::MISDIRECTED_REQUEST),
+        ("a.test:443", StatusCode::OK),
+    ] {
+        let req = Request::get(format!("https://{host}/"))
+            .body(Empty::<Bytes>::new())
+            .expect("request");
+        let (status, _, body) = read(sender.send_request(req).await.expect("response")).await;
+        assert_eq!(status, want, "{host}: {body}");
+    }
+
+    // HTTP/1.1 with a forged Host is refused the same way.
+    let (status, _, _, _) = https_get(w.proxy.https, "a.test", "pass.test", "/").await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+    // Unknown SNI, host without TLS: the default policy on both sides.
+    let (status, _, _, _) = https_get(w.proxy.https, "other.test", "plain.test", "/").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn passthrough_and_termination_share_the_port() {
+    let w = world(ProxyOptions::default()).await;
+    let (status, _, body, peer) =
+        https_get(w.proxy.https, "pass.test", "pass.test", "/anything").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "passthrough-backend pass.test");
+    assert_eq!(peer, leaf(&w.pass), "the backend's own certificate");
+    let (status, _, _, peer) = https_get(w.proxy.https, "a.test", "a.test", "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(peer, leaf(&w.a));
+    assert_eq!(w.proxy.metrics.tls_connections_total("passthrough"), 1);
+
+    // A passthrough backend that is down: the client's handshake fails, nothing else does.
+    let dead = dead_addr().await;
+    w.proxy.edit_snapshot(|s| {
+        if let Some(p) = s
+            .tls
+            .exact
+            .get_mut("pass.test")
+            .and_then(|h| h.passthrough.as_mut())
+        {
+            p.backend = service("pass", vec![ready(dead)]);
+        }
+    });
+    let tcp = TcpStream::connect(w.proxy.https).await.expect("connect");
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_no_client_auth();
+    let name = ServerName::try_from("pass.test").expect("name");
+    assert!(
+        TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        w.proxy.metrics.tls_connections_total("passthrough_failed"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn plain_http_redirects_to_the_external_https_port_except_acme() {
+    let opts = ProxyOptions {
+        external_https_port: 8443,
+        ..ProxyOptions::default()
+    };
+    let w = world(opts).await;
+    let http = w.proxy.http;
+    let get = |host: &'static str, path: &'static str| async move {
+        let stream = TcpStream::connect(http).await.expect("connect");
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(conn);
+        let req = Request::get(path)
+            .header(header::HOST, host)
+            .body(Empty::<Bytes>::new())
+            .expect("request");
+        read(sender.send_request(req).await.expect("response")).await
+    };
+    let (status, headers, _) = get("a.test:80", "/x/../y?q=1").await;
+    assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(headers[header::LOCATION], "https://a.test:8443/x/../y?q=1");
+    assert!(headers.get(header::STRICT_TRANSPORT_SECURITY).is_none());
+    let (status, _, body) = get("acme.test", "/.well-known/acme-challenge/token").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, _) = get("acme.test", "/other").await;
+    assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
+    let (status, _, _) = get("plain.test", "/").await;
+    assert_eq!(status, StatusCode::OK);
+    // A TLS host redirects even for a request no rule routes.
+    let (status, _, _) = get("a.test", "/").await;
+    assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
+    let a_routes = w.proxy.shared.snapshot.load().exact_hosts["a.test"].clone();
+    w.proxy.edit_snapshot(|s| {
+        s.exact_hosts.remove("a.test");
+    });
+    let (status, headers, _) = get("a.test", "/nowhere").await;
+    assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(headers[header::LOCATION], "https://a.test:8443/nowhere");
+
+    w.proxy.edit_snapshot(|s| {
+        s.exact_hosts.insert("a.test".into(), a_routes);
+    });
+    // Opted out; and behind a TLS-terminating load balancer (trusted X-Forwarded-Proto).
+    w.proxy.edit_snapshot(|s| {
+        s.tls.redirects.insert(
+            IngressRef::new("team", "web"),
+            RedirectFlags {
+                ssl_redirect: false,
+                force_ssl_redirect: false,
+            },
+        );
+    });
+    let (status, _, _) = get("a.test", "/").await;
+    assert_eq!(status, StatusCode::OK);
+    w.proxy.edit_snapshot(|s| {
+        s.tls.redirects.clear();
+    });
+    w.proxy.shared.config.store(Arc::new(DataplaneConfig {
+        use_forwarded_headers: true,
+        ..DataplaneConfig::default()
+    }));
+    let stream = TcpStream::connect(w.proxy.http).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let req = Request::get("/")
+        .header(header::HOST, "a.test")
+        .header("x-forwarded-proto", "https")
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let (status, _, _) = read(sender.send_request(req).await.expect("response")).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn garbage_and_plain_http_on_the_https_port() {
+    let w = world(ProxyOptions::default()).await;
+    let mut stream = TcpStream::connect(w.proxy.https).await.expect("connect");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        .await
+        .expect("write");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+    assert!(response.ends_with("sent to HTTPS port\n"), "{response}");
+
+    let mut stream = TcpStream::connect(w.proxy.https).await.expect("connect");
+    stream
+        .write_all(&[22, 3, 1, 0, 4, 2, 0, 0, 0])
+        .await
+        .expect("write");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    assert!(response.is_empty());
+    assert_eq!(w.proxy.metrics.tls_connections_total("plain_http"), 1);
+    assert_eq!(w.proxy.metrics.tls_connections_total("client_hello"), 1);
+}
+
+#[tokio::test]
+async fn a_rotated_certificate_is_served_by_the_next_handshake() {
+    let w = world(ProxyOptions::default()).await;
+    let (_, _, _, before) = https_get(w.proxy.https, "a.test", "a.test", "/").await;
+    assert_eq!(before, leaf(&w.a));
+    // An open HTTP/2 connection from before the rotation keeps working.
+    let (mut sender, _) = h2(w.proxy.https, "a.test").await;
+    let rotated = certificate("team/a-tls", &["a.test"]);
+    w.proxy.edit_snapshot(|s| {
+        s.tls
+            .exact
+            .insert("a.test".into(), terminate("a.test", Some(rotated.clone())));
+    });
+    let (_, _, _, after) = https_get(w.proxy.https, "a.test", "a.test", "/").await;
+    assert_eq!(after, leaf(&rotated));
+    let req = Request::get("https://a.test/")
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let (status, _, _) = read(sender.send_request(req).await.expect("response")).await;
+    assert_eq!(status, StatusCode::OK, "same Secret: not misdirected");
+}
+
+#[tokio::test]
+async fn proxy_protocol_comes_before_the_client_hello() {
+    let fleet = FleetSettings {
+        proxy_protocol: true,
+        ..FleetSettings::default()
+    };
+    let w = world_with(ProxyOptions::default(), fleet).await;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+            .with_no_client_auth(),
+    );
+    // What a load balancer sends: the PROXY header, then the client's bytes.
+    let connect = |sni: &'static str| {
+        let config = config.clone();
+        let addr = w.proxy.https;
+        async move {
+            let mut tcp = TcpStream::connect(addr).await.expect("connect");
+            tcp.write_all(b"PROXY TCP4 203.0.113.9 127.0.0.1 5555 443\r\n")
+                .await
+                .expect("write");
+            let name = ServerName::try_from(sni).expect("name");
+            TlsConnector::from(config)
+                .connect(name, tcp)
+                .await
+                .expect("handshake")
+        }
+    };
+    let tls = connect("a.test").await;
+    assert_eq!(
+        tls.get_ref().1.peer_certificates().expect("cert")[0].as_ref(),
+        leaf(&w.a)
+    );
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let req = Request::get("/")
+        .header(header::HOST, "a.test")
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let (status, _, body) = read(sender.send_request(req).await.expect("response")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&body)["headers"]["x-real-ip"], "203.0.113.9");
+
+    // Passthrough: the header is consumed, the backend gets the bare TLS stream.
+    let tls = connect("pass.test").await;
+    assert_eq!(
+        tls.get_ref().1.peer_certificates().expect("cert")[0].as_ref(),
+        leaf(&w.pass)
+    );
+}

@@ -1,0 +1,593 @@
+//! `spec.tls`, the `ssl-passthrough` annotation and the redirect annotations to the snapshot's
+//! [`TlsTable`].
+//!
+//! Rules (design.md "TLS rules", and ingress-nginx where the design is silent):
+//!
+//! * A host listed under `spec.tls[i].hosts` is served with the certificate of
+//!   `spec.tls[i].secretName` (a Secret in the Ingress's namespace, read from the mirror the
+//!   operator made in the set's namespace), or the default certificate when no `secretName` is
+//!   given. A rule host that no `spec.tls` entry lists still gets a certificate of its
+//!   Ingress's `spec.tls` that covers it (ingress-nginx's SAN fallback: `tls: [{secretName: x}]`
+//!   without hosts is common).
+//! * A missing or unusable Secret falls back to the default certificate; a certificate that does
+//!   not cover a listed host is served anyway (as ingress-nginx does). Both are problems.
+//! * Several Ingresses naming the same host: the oldest decides its certificate, as for routes.
+//! * `ssl-passthrough: "true"` (only when the set enables it) forwards the Ingress's hosts by
+//!   SNI to the backend of their `/` rule; the host's other paths and annotations do not apply
+//!   to TLS connections.
+//!
+//! Certificates are parsed once per Secret version: [`CertificateCache`] keeps the parsed form
+//! across translations, keyed by the Secret and compared by content, so a snapshot rebuilt for
+//! an EndpointSlice change does not re-parse every private key, and an unchanged certificate
+//! keeps its `Arc` (the proxy caches its rustls config by it).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressSpec};
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::ParsedCertificate;
+use rustls::sign::CertifiedKey;
+
+use super::validate::{AnnotationKey, RuleHost, annotation_field, parse_bool, rule_host};
+use super::{Builder, ObjectKey, Problem, ProblemObject, describe_host};
+use crate::model::{
+    Certificate, IngressRef, Passthrough, RedirectFlags, Termination, TlsHost, TlsTable,
+};
+
+/// The Secret keys of a TLS Secret (`kubernetes.io/tls`).
+pub const TLS_CERT_KEY: &str = "tls.crt";
+pub const TLS_PRIVATE_KEY_KEY: &str = "tls.key";
+
+pub(crate) const SSL_REDIRECT: AnnotationKey = AnnotationKey {
+    sluice: "sluice.dev/ssl-redirect",
+    nginx: "nginx.ingress.kubernetes.io/ssl-redirect",
+};
+pub(crate) const FORCE_SSL_REDIRECT: AnnotationKey = AnnotationKey {
+    sluice: "sluice.dev/force-ssl-redirect",
+    nginx: "nginx.ingress.kubernetes.io/force-ssl-redirect",
+};
+pub(crate) const SSL_PASSTHROUGH: AnnotationKey = AnnotationKey {
+    sluice: "sluice.dev/ssl-passthrough",
+    nginx: "nginx.ingress.kubernetes.io/ssl-passthrough",
+};
+
+/// Why a certificate and key cannot be used; the `Display` goes into an Event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertificateError {
+    #[error("the Secret has no {0} key")]
+    MissingKey(&'static str),
+    #[error("tls.crt is not valid PEM: {0}")]
+    CertificatePem(String),
+    #[error("tls.crt holds no CERTIFICATE block")]
+    NoCertificate,
+    #[error("the certificate in tls.crt cannot be parsed: {0}")]
+    InvalidCertificate(String),
+    #[error("tls.key is not valid PEM: {0}")]
+    KeyPem(String),
+    #[error("tls.key holds no private key (PKCS#8, PKCS#1 or SEC1 PEM block)")]
+    NoPrivateKey,
+    #[error("the private key in tls.key is not supported: {0}")]
+    UnsupportedKey(String),
+    #[error("the private key in tls.key does not belong to the certificate in tls.crt")]
+    KeyMismatch,
+}
+
+/// Parses a PEM certificate chain (leaf first) and its PEM private key into a [`Certificate`]
+/// whose source is `source`.
+pub fn parse_certificate(
+    source: &str,
+    crt: &[u8],
+    key: &[u8],
+) -> Result<Certificate, CertificateError> {
+    let chain = CertificateDer::pem_slice_iter(crt)
+        .collect::<Result<Vec<CertificateDer<'static>>, _>>()
+        .map_err(|e| CertificateError::CertificatePem(e.to_string()))?;
+    let leaf = chain.first().ok_or(CertificateError::NoCertificate)?;
+    // webpki must be able to read the leaf: the host checks below and every client need it.
+    ParsedCertificate::try_from(leaf)
+        .map_err(|e| CertificateError::InvalidCertificate(e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| match e {
+        pem::Error::NoItemsFound => CertificateError::NoPrivateKey,
+        other => CertificateError::KeyPem(other.to_string()),
+    })?;
+    let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key)
+        .map_err(|e| CertificateError::UnsupportedKey(e.to_string()))?;
+    let certified = CertifiedKey::new(chain, signing);
+    match certified.keys_match() {
+        // aws-lc-rs always knows the public key; "unknown" would only mean it cannot tell.
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+        Err(rustls::Error::InconsistentKeys(_)) => return Err(CertificateError::KeyMismatch),
+        Err(other) => return Err(CertificateError::InvalidCertificate(other.to_string())),
+    }
+    Ok(Certificate {
+        source: source.to_owned(),
+        key: Arc::new(certified),
+    })
+}
+
+/// Whether the leaf certificate's subjectAltNames cover `host` (webpki's rules, as clients
+/// check: a `*.` SAN covers exactly one label). A wildcard host is covered when any name one
+/// label under it is.
+pub(crate) fn covers(certificate: &Certificate, host: &RuleHost) -> bool {
+    let name = match host {
+        RuleHost::CatchAll => return false,
+        RuleHost::Exact(name) => name.clone(),
+        // Any single label stands for all of them: only a `*.parent` SAN covers it.
+        RuleHost::Wildcard(parent) => format!("wildcard-probe.{parent}"),
+    };
+    let Ok(server_name) = ServerName::try_from(name.as_str()) else {
+        return false;
+    };
+    let Some(leaf) = certificate.key.cert.first() else {
+        return false;
+    };
+    ParsedCertificate::try_from(leaf)
+        .is_ok_and(|parsed| rustls::client::verify_server_name(&parsed, &server_name).is_ok())
+}
+
+/// Why a Secret named by an Ingress (or the set) gives no certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SecretError {
+    NotFound {
+        secret: ObjectKey,
+        mirrored: bool,
+    },
+    Unusable {
+        secret: ObjectKey,
+        error: CertificateError,
+    },
+}
+
+impl fmt::Display for SecretError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretError::NotFound {
+                secret,
+                mirrored: true,
+            } => write!(
+                f,
+                "Secret {secret} not found (the data plane reads the copy the operator mirrors \
+                 into the set's namespace)"
+            ),
+            SecretError::NotFound {
+                secret,
+                mirrored: false,
+            } => write!(f, "Secret {secret} not found"),
+            SecretError::Unusable { secret, error } => write!(f, "Secret {secret}: {error}"),
+        }
+    }
+}
+
+struct CacheEntry {
+    crt: Vec<u8>,
+    key: Vec<u8>,
+    parsed: Result<Arc<Certificate>, CertificateError>,
+}
+
+/// Parsed certificates kept between translations (see the module documentation). Cloning
+/// shares the cache. Translation stays a function of its input: an entry is reused only when
+/// the Secret's bytes are exactly those it was parsed from.
+#[derive(Clone, Default)]
+pub struct CertificateCache {
+    entries: Arc<Mutex<HashMap<ObjectKey, CacheEntry>>>,
+}
+
+impl fmt::Debug for CertificateCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let len = self.entries.lock().map_or(0, |e| e.len());
+        f.debug_struct("CertificateCache")
+            .field("entries", &len)
+            .finish()
+    }
+}
+
+impl CertificateCache {
+    /// The certificate of `secret`, known as `key` (its origin), parsed unless cached.
+    fn get(&self, key: &ObjectKey, secret: &Secret) -> Result<Arc<Certificate>, CertificateError> {
+        let data = secret.data.as_ref();
+        let value = |name: &'static str| {
+            data.and_then(|d| d.get(name))
+                .map(|v| v.0.as_slice())
+                .ok_or(CertificateError::MissingKey(name))
+        };
+        let crt = value(TLS_CERT_KEY)?;
+        let private_key = value(TLS_PRIVATE_KEY_KEY)?;
+        // A poisoned lock only means a panic elsewhere; parsing without the cache is correct.
+        let Ok(mut entries) = self.entries.lock() else {
+            return parse_certificate(&key.to_string(), crt, private_key).map(Arc::new);
+        };
+        if let Some(entry) = entries.get(key)
+            && entry.crt == crt
+            && entry.key == private_key
+        {
+            return entry.parsed.clone();
+        }
+        let parsed = parse_certificate(&key.to_string(), crt, private_key).map(Arc::new);
+        entries.insert(
+            key.clone(),
+            CacheEntry {
+                crt: crt.to_vec(),
+                key: private_key.to_vec(),
+                parsed: parsed.clone(),
+            },
+        );
+        parsed
+    }
+
+    /// Forgets every Secret not in `used` (deleted, or no longer referenced).
+    fn retain(&self, used: &HashSet<ObjectKey>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|key, _| used.contains(key));
+        }
+    }
+
+    /// How many Secrets are cached (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.entries.lock().map_or(0, |e| e.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The winner of a host's termination, and the Secret it named (for conflict messages).
+struct TerminationDraft {
+    termination: Termination,
+    secret: Option<ObjectKey>,
+}
+
+#[derive(Default)]
+struct HostTlsDraft {
+    terminate: Option<TerminationDraft>,
+    passthrough: Option<Passthrough>,
+}
+
+/// TLS gathered while Ingresses are added, oldest first.
+#[derive(Default)]
+pub(super) struct TlsDraft {
+    hosts: HashMap<RuleHost, HostTlsDraft>,
+    redirects: BTreeMap<IngressRef, RedirectFlags>,
+    /// Secrets read in this translation: the rest are dropped from the cache.
+    used: HashSet<ObjectKey>,
+}
+
+fn is_root_path(path: &HTTPIngressPath) -> bool {
+    match path.path.as_deref().unwrap_or_default() {
+        "/" => true,
+        // An empty ImplementationSpecific path means `/` (see `rule_path`).
+        "" => path.path_type == "ImplementationSpecific",
+        _ => false,
+    }
+}
+
+impl Builder<'_> {
+    /// A boolean annotation, `default` when absent; an invalid value is a problem.
+    fn bool_annotation(
+        &mut self,
+        source: &IngressRef,
+        ingress: &Ingress,
+        key: AnnotationKey,
+        default: bool,
+    ) -> bool {
+        match key.get(ingress.metadata.annotations.as_ref()) {
+            Some((name, value)) => parse_bool(value).unwrap_or_else(|error| {
+                self.problem(source, annotation_field(name), error);
+                default
+            }),
+            None => default,
+        }
+    }
+
+    /// The certificate of Secret `key` (an origin key), counting it as used.
+    fn certificate(&mut self, key: &ObjectKey) -> Result<Arc<Certificate>, SecretError> {
+        self.tls.used.insert(key.clone());
+        let secret = self.state.secrets.get(key).ok_or(SecretError::NotFound {
+            secret: key.clone(),
+            mirrored: true,
+        })?;
+        self.state
+            .certificates
+            .get(key, secret)
+            .map_err(|error| SecretError::Unusable {
+                secret: key.clone(),
+                error,
+            })
+    }
+
+    /// Adds one Ingress's TLS: redirect flags, passthrough, `spec.tls`.
+    pub(super) fn add_tls(&mut self, source: &IngressRef, ingress: &Ingress) {
+        let defaults = RedirectFlags::default();
+        let flags = RedirectFlags {
+            ssl_redirect: self.bool_annotation(
+                source,
+                ingress,
+                SSL_REDIRECT,
+                defaults.ssl_redirect,
+            ),
+            force_ssl_redirect: self.bool_annotation(
+                source,
+                ingress,
+                FORCE_SSL_REDIRECT,
+                defaults.force_ssl_redirect,
+            ),
+        };
+        if flags != defaults {
+            self.tls.redirects.insert(source.clone(), flags);
+        }
+        let Some(spec) = &ingress.spec else { return };
+
+        if self.bool_annotation(source, ingress, SSL_PASSTHROUGH, false) {
+            self.add_passthrough(source, ingress, spec);
+        }
+
+        let mut listed: HashSet<RuleHost> = HashSet::new();
+        let mut certificates: Vec<(Arc<Certificate>, ObjectKey)> = Vec::new();
+        for (i, tls) in spec.tls.iter().flatten().enumerate() {
+            let secret = tls
+                .secret_name
+                .as_deref()
+                .filter(|name| !name.is_empty())
+                .map(|name| ObjectKey::new(&source.namespace, name));
+            let certificate = match &secret {
+                None => None,
+                Some(key) => match self.certificate(key) {
+                    Ok(certificate) => {
+                        certificates.push((certificate.clone(), key.clone()));
+                        Some(certificate)
+                    }
+                    Err(error) => {
+                        self.problem(
+                            source,
+                            format!("spec.tls[{i}].secretName"),
+                            format!("{error}; its hosts are served with the default certificate"),
+                        );
+                        None
+                    }
+                },
+            };
+            for (j, host) in tls.hosts.iter().flatten().enumerate() {
+                let field = format!("spec.tls[{i}].hosts[{j}]");
+                let host = match rule_host(Some(host)) {
+                    Ok(RuleHost::CatchAll) => {
+                        self.problem(source, field, "an empty host cannot be matched by SNI");
+                        continue;
+                    }
+                    Ok(host) => host,
+                    Err(error) => {
+                        self.problem(source, field, error);
+                        continue;
+                    }
+                };
+                if let Some(certificate) = &certificate
+                    && !covers(certificate, &host)
+                {
+                    let reason = format!(
+                        "the certificate of Secret {} is not valid for {}: it is served anyway \
+                         (as ingress-nginx does) and clients will reject it",
+                        certificate.source,
+                        describe_host(&host)
+                    );
+                    self.problem(source, field.clone(), reason);
+                }
+                listed.insert(host.clone());
+                self.claim_termination(
+                    source,
+                    Some(&field),
+                    host,
+                    certificate.clone(),
+                    secret.clone(),
+                );
+            }
+        }
+
+        // ingress-nginx's fallback: a rule host no entry lists uses a certificate of this
+        // Ingress that covers it.
+        if certificates.is_empty() {
+            return;
+        }
+        for rule in spec.rules.iter().flatten() {
+            let Ok(host) = rule_host(rule.host.as_deref()) else {
+                continue;
+            };
+            if host == RuleHost::CatchAll || listed.contains(&host) {
+                continue;
+            }
+            if let Some((certificate, key)) = certificates.iter().find(|(c, _)| covers(c, &host)) {
+                let (certificate, key) = (certificate.clone(), key.clone());
+                self.claim_termination(source, None, host, Some(certificate), Some(key));
+            }
+        }
+    }
+
+    /// Records `host`'s termination unless an older Ingress (or an earlier entry) decided it.
+    /// `field` is `None` for the SAN fallback, which yields silently.
+    fn claim_termination(
+        &mut self,
+        source: &IngressRef,
+        field: Option<&str>,
+        host: RuleHost,
+        certificate: Option<Arc<Certificate>>,
+        secret: Option<ObjectKey>,
+    ) {
+        let draft = self.tls.hosts.entry(host.clone()).or_default();
+        let reason = match &draft.terminate {
+            None => {
+                draft.terminate = Some(TerminationDraft {
+                    termination: Termination {
+                        certificate,
+                        source: source.clone(),
+                    },
+                    secret,
+                });
+                return;
+            }
+            Some(winner) if winner.secret == secret => return,
+            Some(winner) => {
+                let what = match &winner.secret {
+                    Some(key) => format!("the certificate of Secret {key}"),
+                    None => "the default certificate".to_owned(),
+                };
+                let by = if winner.termination.source == *source {
+                    "an earlier spec.tls entry of this Ingress".to_owned()
+                } else {
+                    format!("Ingress {}, which is older", winner.termination.source)
+                };
+                format!(
+                    "ignored: {} already uses {what} from {by}",
+                    describe_host(&host)
+                )
+            }
+        };
+        if let Some(field) = field {
+            self.problem(source, field, reason);
+        }
+    }
+
+    fn add_passthrough(&mut self, source: &IngressRef, ingress: &Ingress, spec: &IngressSpec) {
+        let annotation = SSL_PASSTHROUGH
+            .get(ingress.metadata.annotations.as_ref())
+            .map_or(SSL_PASSTHROUGH.sluice, |(key, _)| key);
+        if !self.scope.enable_ssl_passthrough {
+            self.problem(
+                source,
+                annotation_field(annotation),
+                "ignored: the IngressControllerSet does not enable SSL passthrough \
+                 (spec.proxy.enableSslPassthrough)",
+            );
+            return;
+        }
+        let rules = spec.rules.as_deref().unwrap_or_default();
+        if rules.is_empty() {
+            self.problem(
+                source,
+                annotation_field(annotation),
+                "ssl-passthrough needs rules with hosts: connections are forwarded by SNI",
+            );
+        }
+        for (r, rule) in rules.iter().enumerate() {
+            let host = match rule_host(rule.host.as_deref()) {
+                Ok(RuleHost::CatchAll) => {
+                    self.problem(
+                        source,
+                        format!("spec.rules[{r}].host"),
+                        "ssl-passthrough needs a host: connections are forwarded by SNI",
+                    );
+                    continue;
+                }
+                Ok(host) => host,
+                // Already reported with the routes.
+                Err(_) => continue,
+            };
+            let paths = rule.http.as_ref().map(|h| h.paths.as_slice());
+            let root = paths
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+                .find(|(_, path)| is_root_path(path));
+            let Some((p, path)) = root else {
+                self.problem(
+                    source,
+                    format!("spec.rules[{r}].http.paths"),
+                    format!(
+                        "ssl-passthrough forwards {} to the backend of its \"/\" path, and this \
+                         rule has none: the host is not passed through",
+                        describe_host(&host)
+                    ),
+                );
+                continue;
+            };
+            let Some(backend) = self.backend(
+                source,
+                &path.backend,
+                &format!("spec.rules[{r}].http.paths[{p}].backend"),
+            ) else {
+                continue;
+            };
+            let draft = self.tls.hosts.entry(host.clone()).or_default();
+            match &draft.passthrough {
+                None => {
+                    draft.passthrough = Some(Passthrough {
+                        backend,
+                        source: source.clone(),
+                    });
+                }
+                Some(winner) if winner.source == *source => {}
+                Some(winner) => {
+                    let reason = format!(
+                        "ssl-passthrough ignored for {}: Ingress {}, which is older, already \
+                         passes it through",
+                        describe_host(&host),
+                        winner.source
+                    );
+                    self.problem(source, format!("spec.rules[{r}].host"), reason);
+                }
+            }
+        }
+    }
+
+    /// Builds the snapshot's TLS table (and reads the set's default certificate).
+    pub(super) fn finish_tls(&mut self) -> TlsTable {
+        let mut table = TlsTable {
+            redirects: std::mem::take(&mut self.tls.redirects),
+            ..TlsTable::default()
+        };
+        if let Some(name) = self.scope.default_ssl_certificate.clone() {
+            let key = ObjectKey::new(&self.scope.set_namespace, &name);
+            self.tls.used.insert(key.clone());
+            let secret = self
+                .state
+                .default_certificate
+                .as_ref()
+                .filter(|s| s.metadata.name.as_deref() == Some(name.as_str()));
+            let result = match secret {
+                None => Err(SecretError::NotFound {
+                    secret: key.clone(),
+                    mirrored: false,
+                }),
+                Some(secret) => self.state.certificates.get(&key, secret).map_err(|error| {
+                    SecretError::Unusable {
+                        secret: key.clone(),
+                        error,
+                    }
+                }),
+            };
+            match result {
+                Ok(certificate) => table.default_certificate = Some(certificate),
+                Err(error) => self.problems.push(Problem {
+                    object: ProblemObject::IngressControllerSet {
+                        namespace: self.scope.set_namespace.clone(),
+                        name: self.scope.set_name.clone(),
+                    },
+                    field: "spec.proxy.defaultSslCertificate".to_owned(),
+                    reason: format!(
+                        "{error}; a self-signed certificate generated at start is served instead"
+                    ),
+                }),
+            }
+        }
+        for (host, draft) in std::mem::take(&mut self.tls.hosts) {
+            let (key, display, wildcard) = match host {
+                RuleHost::CatchAll => continue,
+                RuleHost::Exact(name) => (name.clone(), name, false),
+                RuleHost::Wildcard(parent) => (parent.clone(), format!("*.{parent}"), true),
+            };
+            let entry = TlsHost {
+                host: display,
+                terminate: draft.terminate.map(|t| t.termination),
+                passthrough: draft.passthrough,
+            };
+            if wildcard {
+                table.wildcard.insert(key, entry);
+            } else {
+                table.exact.insert(key, entry);
+            }
+        }
+        self.state.certificates.retain(&self.tls.used);
+        table
+    }
+}
