@@ -6,6 +6,9 @@
 //!
 //! Beside it, [`mirror`] copies the Secrets each fleet's Ingresses reference into the set's
 //! namespace, so the data plane needs no cluster-wide Secret access.
+//!
+//! [`migrate`] is a one-shot tool, not part of reconciling: the `migrate-report` subcommand
+//! that tells an ingress-nginx user what Sluice will make of their Ingresses.
 
 pub mod admin;
 pub mod apply;
@@ -14,6 +17,7 @@ pub mod claims;
 pub mod context;
 pub mod controller;
 pub mod error;
+pub mod migrate;
 pub mod mirror;
 pub mod patches;
 pub mod provider;

@@ -6,14 +6,20 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context as _;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use sluice_operator::context::Metrics;
-use sluice_operator::{admin, controller};
+use sluice_operator::migrate::cli::MigrateReportArgs;
+use sluice_operator::{admin, controller, migrate};
 
 /// Reconciles IngressControllerSets (sluice.dev/v1alpha1) into data-plane fleets.
+///
+/// Without a subcommand it runs the controller; the flags below are the controller's.
 #[derive(Parser, Debug)]
 #[command(name = "sluice-operator", version, about)]
 struct Args {
+    /// A one-shot tool instead of the controller.
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Path to a kubeconfig. Defaults to $KUBECONFIG, then the in-cluster service account.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
@@ -36,6 +42,21 @@ struct Args {
     /// Name of the leader-election Lease.
     #[arg(long, default_value = "sluice-operator")]
     lease_name: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Report what Sluice makes of the cluster's ingress-nginx Ingresses.
+    ///
+    /// Per Ingress: the annotations Sluice applies, translates, ignores and rejects (with the
+    /// reason), and a verdict: served identically, served with differences (listed), or not
+    /// served (why). With --ingress-nginx-configmap, the controller ConfigMap is mapped onto a
+    /// suggested spec.proxy; TCP/UDP services ConfigMaps are listed as not served. Read-only:
+    /// lists Ingresses and gets the named ConfigMaps.
+    ///
+    /// Exit status: 0 when the report is printed, whatever the verdicts; 1 when it cannot be
+    /// made (cluster unreachable, forbidden, a named ConfigMap missing); 2 for a usage error.
+    MigrateReport(MigrateReportArgs),
 }
 
 async fn client(kubeconfig: Option<&PathBuf>) -> anyhow::Result<kube::Client> {
@@ -61,18 +82,48 @@ async fn shutdown_signal() {
     }
 }
 
+/// The migrate-report subcommand: the report on stdout, anything else on stderr, so
+/// `--output json` can be piped into a script.
+async fn migrate_report(
+    args: &MigrateReportArgs,
+    top_kubeconfig: Option<&PathBuf>,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    // `sluice-operator --kubeconfig P migrate-report` works too.
+    let client = client(args.kubeconfig.as_ref().or(top_kubeconfig)).await?;
+    let out = migrate::cli::run(client, args).await?;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        // A reader that stopped early (`| head`) is not an error of ours.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // Before any TLS is set up: kube, hyper and the proxy must all use aws-lc-rs.
     rustls::crypto::aws_lc_rs::default_provider()
         .install_default()
         .map_err(|_| anyhow::anyhow!("a rustls crypto provider was already installed"))?;
+    let args = Args::parse();
+    if let Some(Command::MigrateReport(report_args)) = &args.command {
+        return migrate_report(report_args, args.kubeconfig.as_ref()).await;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let args = Args::parse();
     let client = client(args.kubeconfig.as_ref()).await?;
     let version = client.apiserver_version().await?;
     tracing::info!(server = %version.git_version, image = %args.dataplane_image, "connected");

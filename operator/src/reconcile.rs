@@ -561,7 +561,6 @@ fn scheme_str(s: &LoadBalancerScheme) -> &'static str {
     }
 }
 
-
 /// Deletes the cluster-scoped objects this set created; never one without its labels.
 async fn cleanup(set: &IngressControllerSet, ctx: &Context) -> Result<Action> {
     let classes: Api<IngressClass> = Api::all(ctx.client.clone());
