@@ -34,6 +34,13 @@ SLUICE_ENV_FILE="$SLUICE_STATE/env" cargo test --offline --workspace --test '*' 
 if [ $rc -eq 0 ]; then
   SLUICE_ENV_FILE="$SLUICE_STATE/env" cargo test --offline -p sluice-tests --test outage -- --ignored || rc=$?
 fi
+# End to end: bring up what `make demo` brings up, then check it as a newcomer would.
+if [ $rc -eq 0 ]; then
+  t2="$(now_s)"
+  "$ROOT/tests/scripts/world.sh" || rc=$?
+  [ $rc -eq 0 ] && { SLUICE_ENV_FILE="$SLUICE_STATE/env" cargo test --offline -p sluice-tests --test e2e -- --ignored || rc=$?; }
+  log "TIMING end-to-end (world + checks): $(elapsed "$t2")s"
+fi
 kill "$sampler" 2>/dev/null || true
 log "TIMING integration tests: $(elapsed "$t")s"
 [ -f "$SLUICE_STATE/peak-rss-kb" ] && log "control plane peak RSS: $(( $(cat "$SLUICE_STATE/peak-rss-kb") / 1024 )) MiB"

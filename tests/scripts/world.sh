@@ -53,10 +53,14 @@ wait_for "operator /healthz" 30 curl -fsS "http://127.0.0.1:$OP_ADMIN_PORT/healt
     printf 'subjectAltName=DNS:public.example.com\n' > public.ext
     openssl x509 -req -in public.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 \
       -extfile public.ext -out public.crt >/dev/null 2>&1
-    # gamma terminates its own TLS with a certificate Sluice never sees.
+    # gamma terminates its own TLS with a certificate (from its own CA) Sluice never sees.
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-      -keyout gamma.key -out gamma.crt -subj "/CN=gamma.public.example.com" \
-      -addext "subjectAltName=DNS:gamma.public.example.com" >/dev/null 2>&1
+      -keyout gamma-ca.key -out gamma-ca.crt -subj "/CN=gamma's own CA" >/dev/null 2>&1
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout gamma.key -out gamma.csr \
+      -subj "/CN=gamma.public.example.com" >/dev/null 2>&1
+    printf 'subjectAltName=DNS:gamma.public.example.com\n' > gamma.ext
+    openssl x509 -req -in gamma.csr -CA gamma-ca.crt -CAkey gamma-ca.key -CAcreateserial -days 30 \
+      -extfile gamma.ext -out gamma.crt >/dev/null 2>&1
   fi
 )
 k create secret tls public -n default --cert="$W/certs/public.crt" --key="$W/certs/public.key" \
@@ -135,7 +139,7 @@ curl -s --cacert $W/certs/ca.crt --resolve public.example.com:443:10.244.200.3 h
 curl -s --cacert $W/certs/ca.crt --resolve public.example.com:443:10.244.200.3 https://public.example.com/beta
 curl -s --cacert $W/certs/ca.crt --resolve public.example.com:443:10.244.200.3 https://public.example.com/wrong
 # gamma terminates its own TLS (passthrough): trust gamma's certificate, not Sluice's
-curl -s --cacert $W/certs/gamma.crt --resolve gamma.public.example.com:443:10.244.200.3 https://gamma.public.example.com/
+curl -s --cacert $W/certs/gamma-ca.crt --resolve gamma.public.example.com:443:10.244.200.3 https://gamma.public.example.com/
 # what each fleet serves, and what Kubernetes says
 $BIN/sluice-dataplane snapshot --debug-port 10403
 kubectl get ics -n sluice-system
