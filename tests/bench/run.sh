@@ -24,7 +24,9 @@ fi
 
 export SLUICE_STATE="$OUT/state"
 ulimit -n "$(ulimit -Hn)"   # HAProxy sizes its FD needs from maxconn; nginx needs them for its connections
-trap '"$ROOT/tests/cluster/down.sh" --quiet; kill $(jobs -p) 2>/dev/null || true' EXIT
+# The proxies are started in command substitutions, so they are not jobs of this shell:
+# stop them by the PIDs recorded in $W/pids too.
+trap 'awk "{print \$2}" "$W/pids" 2>/dev/null | xargs -r kill 2>/dev/null; kill $(jobs -p) 2>/dev/null; "$ROOT/tests/cluster/down.sh" --quiet || true' EXIT
 "$ROOT/tests/cluster/up.sh" stage1 >/dev/null
 . "$SLUICE_STATE/env"
 W="$OUT/work"; rm -rf "$W"; mkdir -p "$W/www"
