@@ -21,7 +21,6 @@ use rustls::server::Acceptor;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::LazyConfigAcceptor;
 
@@ -57,7 +56,6 @@ pub async fn serve_https<F>(
 ) where
     F: Future<Output = ()>,
 {
-    let (drain, draining) = watch::channel(false);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -68,41 +66,23 @@ pub async fn serve_https<F>(
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(H2_MAX_CONCURRENT_STREAMS);
-    let mut connections = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            biased;
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    while connections.try_join_next().is_some() {}
-                    connections.spawn(serve_connection(
-                        stream,
-                        peer,
-                        proxy.clone(),
-                        tls.clone(),
-                        builder.clone(),
-                        draining.clone(),
-                    ));
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "accepting a TLS connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-        }
-    }
-    drop(listener);
-    drop(draining);
-    let _ = drain.send(true);
-    tokio::select! {
-        () = drain.closed() => tracing::debug!("HTTPS connections drained"),
-        () = tokio::time::sleep(drain_deadline) => {
-            tracing::info!(open = connections.len(), "drain deadline reached, closing remaining HTTPS connections");
-        }
-    }
-    connections.abort_all();
+    super::listener::accept_and_drain(
+        listener,
+        shutdown,
+        drain_deadline,
+        "HTTPS",
+        |stream, peer, draining| {
+            serve_connection(
+                stream,
+                peer,
+                proxy.clone(),
+                tls.clone(),
+                builder.clone(),
+                draining,
+            )
+        },
+    )
+    .await;
 }
 
 async fn serve_connection(

@@ -87,12 +87,38 @@ pub async fn serve_http<F>(
 ) where
     F: Future<Output = ()>,
 {
-    let (drain, draining) = watch::channel(false);
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .keep_alive(true);
+    accept_and_drain(
+        listener,
+        shutdown,
+        drain_deadline,
+        "HTTP",
+        |stream, peer, draining| {
+            serve_connection(stream, peer, proxy.clone(), builder.clone(), draining)
+        },
+    )
+    .await;
+}
+
+/// The accept loop both listeners share: serves each connection with `serve` (handing it a
+/// drain signal) until `shutdown` completes; then closes the listener, signals the
+/// connections, lets them finish for up to `drain_deadline`, and aborts what is left.
+pub(super) async fn accept_and_drain<F, S, Fut>(
+    listener: TcpListener,
+    shutdown: F,
+    drain_deadline: Duration,
+    what: &'static str,
+    mut serve: S,
+) where
+    F: Future<Output = ()>,
+    S: FnMut(TcpStream, SocketAddr, watch::Receiver<bool>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (drain, draining) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -104,18 +130,11 @@ pub async fn serve_http<F>(
                     // Reap finished connection tasks so the set stays as small as the number
                     // of open connections.
                     while connections.try_join_next().is_some() {}
-                    let watcher = draining.clone();
-                    connections.spawn(serve_connection(
-                        stream,
-                        peer,
-                        proxy.clone(),
-                        builder.clone(),
-                        watcher,
-                    ));
+                    connections.spawn(serve(stream, peer, draining.clone()));
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(%error, "accepting a connection failed");
+                    tracing::warn!(%error, listener = what, "accepting a connection failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
@@ -125,9 +144,9 @@ pub async fn serve_http<F>(
     drop(draining);
     let _ = drain.send(true);
     tokio::select! {
-        () = drain.closed() => tracing::debug!("HTTP connections drained"),
+        () = drain.closed() => tracing::debug!(listener = what, "connections drained"),
         () = tokio::time::sleep(drain_deadline) => {
-            tracing::info!(open = connections.len(), "drain deadline reached, closing remaining HTTP connections");
+            tracing::info!(listener = what, open = connections.len(), "drain deadline reached, closing remaining connections");
         }
     }
     connections.abort_all();
