@@ -5,7 +5,8 @@
 //!
 //! ingress-nginx's CVEs (CVE-2021-25742, CVE-2023-5043, CVE-2025-1974, ...) came from values
 //! like these being pasted into nginx.conf; here there is no configuration text to paste into,
-//! and this test shows what becomes of them instead.
+//! and this test shows what becomes of them instead. Snippets get the same values, raw and
+//! inside each directive of the translated header subset.
 
 use std::collections::BTreeMap;
 
@@ -291,4 +292,95 @@ fn hostile_paths_through_every_template_key() {
         let value = spec.grammar.parse(source).expect("accepted");
         assert_inert(&full, source, &value);
     }
+}
+
+/// The header names a translated snippet may leave in its policies: lowercase tokens, no
+/// framing or hop-by-hop header, a wildcard only as a trailing `*` after a non-empty prefix.
+fn assert_header_name(what: &str, name: &str, host_allowed: bool) {
+    let stem = name.strip_suffix('*').unwrap_or(name);
+    assert!(
+        !stem.is_empty()
+            && stem.bytes().all(|b| {
+                (b.is_ascii_graphic() && !b.is_ascii_uppercase())
+                    && !b"\"(),/:;<=>?@[\\]{}*".contains(&b)
+            }),
+        "{what}: header name {name:?}"
+    );
+    let framing = [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "upgrade",
+        "te",
+        "trailer",
+        "keep-alive",
+    ];
+    assert!(
+        !framing.contains(&name) && !name.starts_with("proxy-") && (host_allowed || name != "host"),
+        "{what}: header name {name:?}"
+    );
+}
+
+#[test]
+fn hostile_snippets_are_refused_or_inert() {
+    let wrappers: [fn(&str) -> String; 9] = [
+        |v| v.to_owned(),
+        |v| format!("more_set_headers \"X-A: {v}\";"),
+        |v| format!("more_set_headers '{v}';"),
+        |v| format!("add_header X-A '{v}' always;"),
+        |v| format!("proxy_set_header X-B \"{v}\";"),
+        |v| format!("proxy_set_header {v} y;"),
+        |v| format!("more_clear_headers {v};\nmore_clear_input_headers {v};"),
+        |v| format!("proxy_ssl_name \"{v}\";\nproxy_set_header Host {v};"),
+        |v| format!("add_header X-C y;\n{v}\nadd_header X-D z;"),
+    ];
+    let mut refused = 0;
+    let mut accepted = 0;
+    for bare in table::SNIPPETS {
+        for prefix in [SLUICE_PREFIX, NGINX_PREFIX] {
+            let key = format!("{prefix}{bare}");
+            for raw in corpus() {
+                for wrap in wrappers {
+                    let text = wrap(&raw);
+                    let what = format!("{key}={text:?}");
+                    let parsed = parse_annotations(&BTreeMap::from([(key.clone(), text.clone())]));
+                    for problem in &parsed.problems {
+                        assert_no_breakout(&what, &problem.message());
+                    }
+                    let headers = &parsed.policies.headers;
+                    if !parsed.problems.is_empty() {
+                        // All or nothing: a snippet with a problem applies nothing.
+                        assert!(headers.is_empty(), "{what}");
+                        refused += 1;
+                        continue;
+                    }
+                    accepted += 1;
+                    if !matches!(*bare, "configuration-snippet" | "server-snippet") {
+                        // Only an empty auth, ModSecurity or stream snippet has no problem.
+                        assert!(snippet::is_blank(&text), "{what}");
+                    }
+                    for (name, value) in &headers.request_set {
+                        assert_header_name(&what, name, true);
+                        assert_inert(&what, &text, &Value::Template(value.clone()));
+                    }
+                    for header in &headers.response_set {
+                        assert_header_name(&what, &header.name, false);
+                        assert_inert(&what, &text, &Value::Template(header.value.clone()));
+                    }
+                    for name in headers.request_clear.iter().chain(&headers.response_hide) {
+                        assert_header_name(&what, name, false);
+                    }
+                    if let Some(tls) = &headers.upstream_tls_name {
+                        assert_eq!(tls.kind(), TemplateKind::Host, "{what}");
+                        assert_inert(&what, &text, &Value::Template(tls.clone()));
+                    }
+                }
+            }
+        }
+    }
+    // Most hostile snippets are refused; the header values that are accepted are data.
+    assert!(
+        refused > 2 * accepted,
+        "{refused} refused, {accepted} accepted"
+    );
 }

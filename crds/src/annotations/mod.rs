@@ -15,8 +15,11 @@
 //! - Values are never pasted into anything: URLs and paths with nginx variables become
 //!   [`Template`]s of literal parts and typed [`Var`]s, expanded per request with escaping
 //!   for their place ([`template`]).
-//! - Snippets (`configuration-snippet`, ...) are never executed: they are reported and
-//!   ignored. Unknown keys under either prefix are reported once, with suggestions.
+//! - Snippets (`configuration-snippet`, ...) are never executed. A server or configuration
+//!   snippet that only sets, adds, hides or clears headers is translated whole into
+//!   [`HeaderPolicies`]; one that holds anything else is not applied, and when it may hold an
+//!   access rule the Ingress is not served ([`snippet`]). Unknown keys under either prefix are
+//!   reported once, with suggestions.
 //! - Paths in regex mode are compiled with size limits ([`path_regex`]), which also checks
 //!   that a `rewrite-target` names only capture groups its path has.
 //!
@@ -30,6 +33,7 @@ pub mod grammar;
 pub mod path_regex;
 pub mod policies;
 pub mod reference;
+pub mod snippet;
 pub mod table;
 pub mod template;
 
@@ -275,7 +279,10 @@ pub fn parse_annotations(annotations: &BTreeMap<String, String>) -> ParsedAnnota
     }
     problems.extend(without_effect(&slots));
     problems.extend(unsupported_keys(annotations));
-    let policies = policies::build(&slots, &mut problems);
+    let (headers, snippet_problems) = snippet::snippet_policies(annotations);
+    problems.extend(snippet_problems);
+    let mut policies = policies::build(&slots, &mut problems);
+    policies.headers = headers;
     // Stable: a key's problems keep their order.
     problems.sort_by(|a, b| a.key.cmp(&b.key));
     ParsedAnnotations { policies, problems }
@@ -331,7 +338,8 @@ fn without_effect(slots: &Slots) -> Vec<AnnotationProblem> {
     problems
 }
 
-/// Snippets, known-but-unsupported and unknown keys under the two prefixes, once per key.
+/// Known-but-unsupported and unknown keys under the two prefixes, once per key. Snippets are
+/// [`snippet::snippet_policies`]'s.
 fn unsupported_keys(annotations: &BTreeMap<String, String>) -> Vec<AnnotationProblem> {
     let mut seen = BTreeSet::new();
     let mut problems = Vec::new();
@@ -342,20 +350,14 @@ fn unsupported_keys(annotations: &BTreeMap<String, String>) -> Vec<AnnotationPro
         else {
             continue;
         };
-        if table::spec(bare).is_some() || !seen.insert(bare) {
+        if table::spec(bare).is_some() || SNIPPETS.contains(&bare) || !seen.insert(bare) {
             continue;
         }
         // Report the key that would win, like every other problem.
         let (key, value) = effective(annotations, bare).unwrap_or((full.clone(), ""));
         let prefix = &key[..key.len() - bare.len()];
-        let (reason, severity) = if SNIPPETS.contains(&bare) {
-            (
-                "snippets are never executed: nginx configuration cannot apply to Sluice, and \
-                 running user text is how ingress-nginx's CVEs happened; ignored"
-                    .to_owned(),
-                Severity::Ignored,
-            )
-        } else if let Some((_, kind)) = UNSUPPORTED.iter().find(|(k, _)| *k == bare) {
+        let unsupported = UNSUPPORTED.iter().find(|(k, _)| *k == bare);
+        let (reason, severity) = if let Some((_, kind)) = unsupported {
             match kind {
                 Unsupported::Ignored => (
                     "not supported by Sluice yet; ignored".to_owned(),

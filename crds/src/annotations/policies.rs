@@ -38,6 +38,9 @@ pub struct Policies {
     pub access: Option<AccessLists>,
     /// proxy-*, backend-protocol.
     pub proxy: ProxyPolicies,
+    /// Header changes translated from header-only `server-snippet` and `configuration-snippet`
+    /// ([`super::snippet`]).
+    pub headers: HeaderPolicies,
 }
 
 impl Policies {
@@ -304,6 +307,160 @@ pub enum HttpVersion {
     Http11,
 }
 
+/// Header changes translated from header-only snippets ([`super::snippet`]). Default: nothing
+/// to do.
+///
+/// Names are lowercase RFC 7230 tokens; a name ending in `*` (only in `request_clear` and
+/// `response_hide`) matches every header starting with the rest, which is never empty.
+/// Framing and hop-by-hop headers (`Content-Length`, `Transfer-Encoding`, `Connection`,
+/// `Upgrade`, `TE`, `Trailer`, `Keep-Alive`, `Proxy-*`) never appear, nor does `Host` except in
+/// `request_set`. Lists are normalised so that their order does not matter: the data plane
+/// removes first (`request_clear`, `response_hide`), then sets (`request_set`, `response_set`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderPolicies {
+    /// Request headers sent to the backend instead of what the client sent (`proxy_set_header`,
+    /// `more_set_input_headers`): lowercase name and value, at most one entry per name. The value
+    /// of `host` is a [`TemplateKind::Host`](super::TemplateKind::Host) template, every other a
+    /// [`TemplateKind::HeaderValue`](super::TemplateKind::HeaderValue) one. Applied after
+    /// Sluice's own forwarding headers, so an entry replaces them.
+    pub request_set: Vec<(String, Template)>,
+    /// Request headers removed before proxying (`more_clear_input_headers`, `proxy_set_header`
+    /// with an empty value, as nginx).
+    pub request_clear: Vec<String>,
+    /// Response headers added or set, in order.
+    pub response_set: Vec<ResponseHeader>,
+    /// Response headers removed (`proxy_hide_header`, `more_clear_headers`), whoever set them:
+    /// the backend or Sluice (`Server`).
+    pub response_hide: Vec<String>,
+    /// `proxy_ssl_name`: the server name for TLS to the backend (SNI and verification), a
+    /// [`TemplateKind::Host`](super::TemplateKind::Host) template.
+    pub upstream_tls_name: Option<Template>,
+}
+
+impl HeaderPolicies {
+    /// True when there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        *self == HeaderPolicies::default()
+    }
+
+    /// `proxy_set_header`: replaces an earlier entry for the name (the last one wins).
+    pub(crate) fn set_request(&mut self, name: String, value: Template) {
+        self.request_set.retain(|(n, _)| *n != name);
+        self.request_set.push((name, value));
+    }
+
+    /// A removal after earlier sets of the same headers undoes them, as in nginx's order.
+    pub(crate) fn clear_request(&mut self, pattern: String) {
+        self.request_set
+            .retain(|(n, _)| !header_matches(&pattern, n));
+        if !self.request_clear.contains(&pattern) {
+            self.request_clear.push(pattern);
+        }
+    }
+
+    /// A replacing set drops earlier values of the name; an appending one keeps them.
+    pub(crate) fn set_response(&mut self, header: ResponseHeader) {
+        if !header.append {
+            self.response_set.retain(|h| h.name != header.name);
+        }
+        self.response_set.push(header);
+    }
+
+    /// See [`HeaderPolicies::clear_request`].
+    pub(crate) fn hide_response(&mut self, pattern: String) {
+        self.response_set
+            .retain(|h| !header_matches(&pattern, &h.name));
+        if !self.response_hide.contains(&pattern) {
+            self.response_hide.push(pattern);
+        }
+    }
+
+    /// `server-snippet` then `configuration-snippet`: for each header the location names (a
+    /// wildcard names those it matches), the server's operations on it are dropped, so the
+    /// location wins per header; the TLS name likewise.
+    pub(crate) fn merge(server: HeaderPolicies, location: HeaderPolicies) -> HeaderPolicies {
+        let request: Vec<&str> = location
+            .request_set
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .chain(location.request_clear.iter().map(String::as_str))
+            .collect();
+        let response: Vec<&str> = location
+            .response_set
+            .iter()
+            .map(|h| h.name.as_str())
+            .chain(location.response_hide.iter().map(String::as_str))
+            .collect();
+        let named = |names: &[&str], name: &str| {
+            names
+                .iter()
+                .any(|l| *l == name || (!name.ends_with('*') && header_matches(l, name)))
+        };
+        let mut merged = HeaderPolicies {
+            request_set: server
+                .request_set
+                .into_iter()
+                .filter(|(n, _)| !named(&request, n))
+                .collect(),
+            request_clear: server
+                .request_clear
+                .into_iter()
+                .filter(|n| !named(&request, n))
+                .collect(),
+            response_set: server
+                .response_set
+                .into_iter()
+                .filter(|h| !named(&response, &h.name))
+                .collect(),
+            response_hide: server
+                .response_hide
+                .into_iter()
+                .filter(|n| !named(&response, n))
+                .collect(),
+            upstream_tls_name: location.upstream_tls_name.or(server.upstream_tls_name),
+        };
+        merged.request_set.extend(location.request_set);
+        merged.request_clear.extend(location.request_clear);
+        merged.response_set.extend(location.response_set);
+        merged.response_hide.extend(location.response_hide);
+        merged
+    }
+}
+
+/// Whether `pattern` (a lowercase name, or a prefix ending in `*`) matches the lowercase `name`.
+pub fn header_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+/// A response header a snippet adds or sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHeader {
+    /// Lowercase name.
+    pub name: String,
+    /// A [`TemplateKind::HeaderValue`](super::TemplateKind::HeaderValue) template, never empty.
+    pub value: Template,
+    /// `add_header`: added beside any header of that name already in the response, as nginx
+    /// does. `more_set_headers`: replaces them.
+    pub append: bool,
+    /// `more_set_headers` and `add_header ... always`: on every response. `add_header` without
+    /// `always`: only on [`ResponseHeader::NGINX_ADD_HEADER_STATUSES`], as nginx.
+    pub always: bool,
+}
+
+impl ResponseHeader {
+    /// The statuses nginx's `add_header` applies to without `always`.
+    pub const NGINX_ADD_HEADER_STATUSES: [u16; 10] =
+        [200, 201, 204, 206, 301, 302, 303, 304, 307, 308];
+
+    /// Whether the header goes on a response with `status`.
+    pub fn applies_to(&self, status: u16) -> bool {
+        self.always || Self::NGINX_ADD_HEADER_STATUSES.contains(&status)
+    }
+}
+
 /// What the parse step found for one supported key.
 #[derive(Debug)]
 pub(crate) enum Slot {
@@ -448,6 +605,8 @@ pub(crate) fn build(slots: &Slots, problems: &mut Vec<AnnotationProblem>) -> Pol
         rate_limit: rate_limit(&r),
         access: access(&r, problems),
         proxy: proxy(&r),
+        // Filled from the snippets by the caller: they are not table keys.
+        headers: HeaderPolicies::default(),
     }
 }
 

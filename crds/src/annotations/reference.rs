@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::admission::{NGINX_POLICY_NAME, POLICY_NAME, POLICY_PATH};
+use super::snippet::MAX_HEADER_DIRECTIVES;
 use super::table::{PolicyGroup, SNIPPETS, UNSUPPORTED, Unsupported};
 use super::template::SUPPORTED_VARIABLES;
 use super::{MAX_VALUE_BYTES, NGINX_PREFIX, SLUICE_PREFIX, TABLE};
@@ -121,8 +122,44 @@ pub fn markdown() -> String {
         w,
         "## Snippets\n\n\
          {} are never executed: they hold nginx configuration, and running user-written \
-         configuration is how ingress-nginx's worst CVEs happened. Each is reported as an Event \
-         and ignored.\n",
+         configuration is how ingress-nginx's worst CVEs happened.\n\n\
+         A `server-snippet` or `configuration-snippet` whose every directive is in this header \
+         subset is translated into typed header policies, like an annotation, and applies \
+         without an Event:\n\n\
+         - `more_set_headers \"Name: value\" ...` sets response headers on every response, \
+           replacing any of that name; `add_header Name value [always]` adds one beside any of \
+           that name, only on 200, 201, 204, 206, 301, 302, 303, 304, 307 and 308 unless \
+           `always`, as nginx does; `proxy_hide_header Name` and `more_clear_headers Name ...` \
+           remove response headers;\n\
+         - `proxy_set_header Name value` and `more_set_input_headers \"Name: value\" ...` set \
+           request headers towards the backend (an empty `proxy_set_header` value removes the \
+           header, as in nginx); `more_clear_input_headers Name ...` removes them;\n\
+         - `proxy_ssl_name name` sets the server name of TLS to the backend \
+           (`proxy_ssl_server_name on` is accepted);\n\
+         - the WebSocket pair `proxy_set_header Upgrade $http_upgrade` and `proxy_set_header \
+           Connection \"upgrade\"` (or `$connection_upgrade`), and `proxy_http_version 1.1`, \
+           which Sluice does by itself.\n\n\
+         Header names must be tokens (`more_clear_headers` and `more_clear_input_headers` also \
+         take a trailing `*`); values must not contain control or invisible characters and may \
+         use the variables above. Headers that frame or route a message (`Content-Length`, \
+         `Transfer-Encoding`, `Connection`, `Upgrade`, `TE`, `Trailer`, `Keep-Alive`, \
+         `Proxy-*`, and `Host` except in `proxy_set_header`) are refused, as are headers-more's \
+         options (`-s`, `-t`, `-r`, `-a`) and more than {MAX_HEADER_DIRECTIVES} directives. \
+         When both snippets name a header, the `configuration-snippet` wins.\n\n\
+         A snippet is translated whole or not at all. With a directive outside the subset:\n\n\
+         - if the snippet may hold an access rule (`deny`, `allow`, `return`, `auth_basic`, \
+           `rewrite`, an `if` or `location` block, Lua, any directive Sluice cannot vouch for, \
+           or text that does not read as nginx configuration), the Ingress is *not served*, \
+           rather than served without the rule. The Event names the directive: move the rule \
+           to annotations such as `whitelist-source-range` or `auth-url`, or delete the \
+           snippet;\n\
+         - otherwise (headers Sluice does not translate), the snippet is ignored and the Event \
+           names the first directive outside the subset.\n\n\
+         A non-empty `auth-snippet` or `modsecurity-snippet` makes the Ingress not served: \
+         Sluice cannot change the external-authentication request, and a firewall rule \
+         dropped silently would let through what it blocks. A `stream-snippet` is reported and \
+         ignored: it never applied to HTTP routes. A snippet that is empty or only `#` \
+         comments has no effect.\n",
         SNIPPETS
             .iter()
             .map(|k| format!("`{k}`"))

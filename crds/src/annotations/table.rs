@@ -778,7 +778,8 @@ pub static TABLE: &[AnnotationSpec] = &[
     },
 ];
 
-/// Snippet keys: raw nginx configuration, never executed.
+/// Snippet keys: raw nginx configuration, never executed; header-only server and configuration
+/// snippets are translated instead ([`super::snippet`]).
 pub const SNIPPETS: &[&str] = &[
     "configuration-snippet",
     "server-snippet",

@@ -121,10 +121,12 @@ fn invalid_values_name_key_value_and_form() {
         (
             "sluice.dev/configuration-snippet",
             "more_set_headers \"X: y\";\nssl_engine x;",
-            "sluice.dev/configuration-snippet: snippets are never executed: nginx configuration \
-             cannot apply to Sluice, and running user text is how ingress-nginx's CVEs happened; \
-             ignored",
-            Severity::Ignored,
+            "sluice.dev/configuration-snippet: security-relevant snippet not executed: \
+             `ssl_engine x` is not a header directive, so what the snippet does cannot be \
+             vouched for; the Ingress is not served rather than served without the access rule \
+             it may hold; move the rule to annotations such as whitelist-source-range or \
+             auth-url, or delete the snippet",
+            Severity::RejectIngress,
         ),
         (
             "nginx.ingress.kubernetes.io/proxy-read-timeout",
@@ -206,14 +208,14 @@ fn snippets_unsupported_and_fail_closed_keys() {
         (
             "nginx.ingress.kubernetes.io/server-snippet",
             "location /x { content_by_lua_block { os.execute(\"id\") } }",
-            Severity::Ignored,
-            "never executed",
+            Severity::RejectIngress,
+            "snippet not executed: `location /x` block with `content_by_lua_block` guards a path",
         ),
         (
             "nginx.ingress.kubernetes.io/modsecurity-snippet",
             "SecRuleEngine Off",
-            Severity::Ignored,
-            "never executed",
+            Severity::RejectIngress,
+            "ModSecurity rules (a web application firewall) have no Sluice equivalent",
         ),
         (
             "nginx.ingress.kubernetes.io/load-balance",
@@ -712,5 +714,233 @@ fn every_key_parses_its_documented_default_or_an_example() {
             spec.key,
             messages(&parsed)
         );
+    }
+}
+
+fn header_value(source: &str) -> Template {
+    Template::parse(TemplateKind::HeaderValue, source).expect("a header value")
+}
+
+#[test]
+fn header_only_snippets_become_header_policies_without_problems() {
+    let parsed = parse(&[
+        (
+            "nginx.ingress.kubernetes.io/configuration-snippet",
+            "more_set_headers \"X-Frame-Options: DENY\";\n\
+             proxy_set_header Upgrade $http_upgrade;\nproxy_set_header Connection \"upgrade\";\n\
+             proxy_hide_header X-Powered-By;\nproxy_set_header X-Real-IP $remote_addr;\n",
+        ),
+        (
+            "nginx.ingress.kubernetes.io/server-snippet",
+            "add_header X-Frame-Options SAMEORIGIN always;\nadd_header X-Served-By edge;\n\
+             proxy_ssl_name \"svc.ns.cluster.local\";",
+        ),
+    ]);
+    // Events are for problems: a snippet translated whole has none.
+    assert!(parsed.problems.is_empty(), "{:?}", messages(&parsed));
+    let headers = &parsed.policies.headers;
+    // Server first, then location; the location wins for X-Frame-Options.
+    assert_eq!(
+        headers.response_set,
+        [
+            ResponseHeader {
+                name: "x-served-by".into(),
+                value: header_value("edge"),
+                append: true,
+                always: false,
+            },
+            ResponseHeader {
+                name: "x-frame-options".into(),
+                value: header_value("DENY"),
+                append: false,
+                always: true,
+            },
+        ]
+    );
+    assert_eq!(headers.response_hide, ["x-powered-by"]);
+    assert_eq!(
+        headers.request_set,
+        [("x-real-ip".to_owned(), header_value("$remote_addr"))]
+    );
+    assert!(headers.request_clear.is_empty());
+    assert_eq!(
+        headers.upstream_tls_name.as_ref().map(Template::as_str),
+        Some("svc.ns.cluster.local")
+    );
+    assert!(!headers.response_set[0].applies_to(502));
+    assert!(headers.response_set[0].applies_to(304));
+    assert!(headers.response_set[1].applies_to(502));
+
+    // sluice.dev/ wins for snippets too; the other is not read.
+    let parsed = parse(&[
+        (
+            "nginx.ingress.kubernetes.io/configuration-snippet",
+            "deny all;",
+        ),
+        (
+            "sluice.dev/configuration-snippet",
+            "more_clear_headers Server;",
+        ),
+    ]);
+    assert!(parsed.problems.is_empty(), "{:?}", messages(&parsed));
+    assert_eq!(parsed.policies.headers.response_hide, ["server"]);
+}
+
+#[test]
+fn access_rules_in_snippets_fail_closed() {
+    let cases = [
+        (
+            "nginx.ingress.kubernetes.io/server-snippet",
+            "location ~* \"^/admin\" {\n  deny all;\n  return 403;\n}\n",
+            "nginx.ingress.kubernetes.io/server-snippet: security-relevant snippet not executed: \
+             `location ~* ^/admin` block with `deny all` guards a path: it changes how that path \
+             is answered; the Ingress is not served rather than served without the access rule \
+             it may hold; move the rule to annotations such as whitelist-source-range or \
+             auth-url, or delete the snippet",
+        ),
+        (
+            "nginx.ingress.kubernetes.io/configuration-snippet",
+            "more_set_headers \"X-Frame-Options: DENY\";\nallow 10.0.0.0/8;\ndeny all;",
+            "nginx.ingress.kubernetes.io/configuration-snippet: security-relevant snippet not \
+             executed: `allow 10.0.0.0/8` restricts which client addresses are served; the \
+             Ingress is not served",
+        ),
+        (
+            "sluice.dev/configuration-snippet",
+            "auth_basic \"closed\";\nauth_basic_user_file /etc/htpasswd;",
+            "sluice.dev/configuration-snippet: security-relevant snippet not executed: \
+             `auth_basic closed` requires authentication",
+        ),
+        (
+            "nginx.ingress.kubernetes.io/configuration-snippet",
+            "if ($http_user_agent ~* \"(GPTBot|CCBot)\") { return 403; }",
+            "`if ($http_user_agent ~* (GPTBot|CCBot) )` block with `return 403` decides per \
+             request",
+        ),
+        (
+            "nginx.ingress.kubernetes.io/server-snippet",
+            "more_set_headers \"X: y\"",
+            "could not be read as nginx configuration (`more_set_headers X: y` does not end \
+             with ';')",
+        ),
+        (
+            "nginx.ingress.kubernetes.io/auth-snippet",
+            "proxy_set_header X-Forwarded-Host $http_host;",
+            "nginx.ingress.kubernetes.io/auth-snippet: auth snippets are never executed, and \
+             Sluice cannot change the external-authentication request as it asks; the Ingress \
+             is not served",
+        ),
+        (
+            "nginx.ingress.kubernetes.io/modsecurity-snippet",
+            "SecRule REQUEST_URI \"@beginsWith /admin\" \"id:1,deny,status:403\"",
+            "nginx.ingress.kubernetes.io/modsecurity-snippet: ModSecurity rules (a web \
+             application firewall) have no Sluice equivalent; the Ingress is not served",
+        ),
+    ];
+    for (key, value, message) in cases {
+        let parsed = parse(&[(key, value)]);
+        assert_eq!(parsed.problems.len(), 1, "{key}={value:?}");
+        assert_eq!(parsed.problems[0].severity, Severity::RejectIngress);
+        assert!(parsed.rejects_ingress());
+        let got = parsed.problems[0].message();
+        assert!(got.contains(message), "{got}\nlacks\n{message}");
+        // Nothing of a rejected snippet applies.
+        assert!(parsed.policies.headers.is_empty(), "{key}={value:?}");
+    }
+}
+
+#[test]
+fn untranslatable_header_snippets_are_ignored_whole() {
+    let parsed = parse(&[
+        (
+            "nginx.ingress.kubernetes.io/configuration-snippet",
+            "more_set_headers \"X-Frame-Options: DENY\";\n\
+             more_set_headers -s 404 \"Cache-Control: no-store\";\n\
+             add_header X-Upstream $upstream_addr;",
+        ),
+        (
+            "nginx.ingress.kubernetes.io/server-snippet",
+            "more_set_headers \"X-Content-Type-Options: nosniff\";",
+        ),
+        (
+            "nginx.ingress.kubernetes.io/stream-snippet",
+            "server { listen 5432; proxy_pass db:5432; }",
+        ),
+    ]);
+    assert_eq!(
+        messages(&parsed),
+        [
+            "nginx.ingress.kubernetes.io/configuration-snippet: snippet not applied: \
+             `more_set_headers -s 404 \"Cache-Control: no-store\"` uses the option -s, which \
+             Sluice does not translate; Sluice translates a snippet only when every directive \
+             sets, adds, hides or clears headers with literal values or supported variables, so \
+             none of it applies; ignored",
+            "nginx.ingress.kubernetes.io/stream-snippet: stream snippets define TCP/UDP servers, \
+             which never applied to HTTP routes and which Sluice does not serve; ignored",
+        ]
+    );
+    assert!(
+        parsed
+            .problems
+            .iter()
+            .all(|p| p.severity == Severity::Ignored)
+    );
+    assert!(!parsed.rejects_ingress());
+    // All or nothing per snippet: the location's X-Frame-Options is not set, the server's
+    // header is.
+    let names: Vec<&str> = parsed
+        .policies
+        .headers
+        .response_set
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
+    assert_eq!(names, ["x-content-type-options"]);
+}
+
+#[test]
+fn empty_snippets_have_no_effect_and_no_problem() {
+    for key in [
+        "configuration-snippet",
+        "server-snippet",
+        "auth-snippet",
+        "modsecurity-snippet",
+        "stream-snippet",
+    ] {
+        let full = format!("{NGINX_PREFIX}{key}");
+        let parsed = parse(&[(&full, "  \n# nothing yet\n")]);
+        assert_eq!(parsed, ParsedAnnotations::default(), "{key}");
+    }
+}
+
+#[test]
+fn hostile_snippet_values_are_refused_or_inert() {
+    for (value, severity) in [
+        // CR LF inside a value, written as nginx escapes and as real characters.
+        (
+            "add_header X \"a\\r\\nSet-Cookie: b=1\";",
+            Severity::Ignored,
+        ),
+        ("add_header X \"a\r\nSet-Cookie: b=1\";", Severity::Ignored),
+        ("more_set_headers \"X: a\0b\";", Severity::Ignored),
+        (
+            "proxy_set_header Transfer-Encoding chunked;",
+            Severity::Ignored,
+        ),
+        (
+            "more_set_headers \"X: y\"; } location / { return 200; } #",
+            Severity::RejectIngress,
+        ),
+        ("add_header X \"y;", Severity::RejectIngress),
+        ("add_header X y; }", Severity::RejectIngress),
+        ("load_module /tmp/evil.so;", Severity::RejectIngress),
+        ("add_header X \"$(id)\";", Severity::Ignored),
+    ] {
+        let parsed = parse(&[("sluice.dev/configuration-snippet", value)]);
+        assert_eq!(parsed.problems.len(), 1, "{value:?}");
+        assert_eq!(parsed.problems[0].severity, severity, "{value:?}");
+        assert!(parsed.policies.headers.is_empty(), "{value:?}");
+        let message = parsed.problems[0].message();
+        assert!(!grammar::has_control(&message), "{message:?}");
     }
 }

@@ -8,9 +8,10 @@
 //!
 //! Everything about annotations comes from the data plane's own parser
 //! ([`sluice_crds::annotations::parse_annotations`]), so the report cannot disagree with what a
-//! fleet does with the same Ingress. On top of it the report adds what the parser leaves to
-//! people: whether a snippet it ignores was an access rule ([`snippet`]), what the controller
-//! ConfigMap meant set-wide ([`nginx_config`]), and regex paths the data plane cannot compile.
+//! fleet does with the same Ingress; snippets are translated or refused by its snippet reader
+//! ([`sluice_crds::annotations::snippet`]). On top of it the report adds what the parser leaves
+//! to people: what a snippet it translates or ignores held, what the controller ConfigMap meant
+//! set-wide ([`nginx_config`]), and regex paths the data plane cannot compile.
 //!
 //! The report is conservative: when it cannot vouch that an Ingress keeps its access rules, the
 //! verdict is [`Verdict::NotServed`] with the reason, never a quieter one.
@@ -57,7 +58,6 @@
 pub mod cli;
 pub mod nginx_config;
 pub mod render;
-pub mod snippet;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -69,7 +69,7 @@ use sluice_crds::annotations::grammar::BOOL_TRUE;
 use sluice_crds::annotations::table::{Drops, SNIPPETS};
 use sluice_crds::annotations::{
     AnnotationProblem, NGINX_PREFIX, ParsedAnnotations, SLUICE_PREFIX, Severity, effective,
-    parse_annotations, path_regex, table,
+    parse_annotations, path_regex, snippet, table,
 };
 
 pub use nginx_config::{ConfigFinding, ConfigMapReport, Effect, MappedKey, StreamReport};
@@ -407,6 +407,11 @@ fn weakens_security(bare: &str, value: &str) -> Option<&'static str> {
             "the ModSecurity web application firewall has no Sluice equivalent: requests it \
              blocks would reach the backend",
         ),
+        // The parser ignores it (no HTTP route depends on it), but what it served is gone.
+        "stream-snippet" => Some(
+            "it defines TCP/UDP stream servers, and Sluice serves HTTP and HTTPS only: what they \
+             serve would not be served",
+        ),
         _ => None,
     }
 }
@@ -536,7 +541,8 @@ fn ingress_report(
     out
 }
 
-/// A snippet key: never executed; what that means depends on what it held.
+/// A snippet key: never executed. The parser translated it (no problem), ignored it or made
+/// the Ingress not served; the report says which and what the snippet held.
 fn snippet_finding(
     out: &mut IngressReport,
     key: &str,
@@ -544,62 +550,50 @@ fn snippet_finding(
     value: &str,
     found: &[&AnnotationProblem],
 ) {
-    let parser_reason = reasons(found).unwrap_or_else(|| "snippets are never executed".into());
     let context = match bare {
         "configuration-snippet" => Some(snippet::Context::Location),
         "server-snippet" => Some(snippet::Context::Server),
-        "auth-snippet" => Some(snippet::Context::Auth),
         _ => None,
     };
-    let assessment = match context {
-        Some(context) => snippet::assess(value, context),
-        None if bare == "stream-snippet" => snippet::Assessment::Unsafe {
-            reason: "it defines TCP/UDP stream servers, and Sluice serves HTTP and HTTPS only"
-                .into(),
-        },
-        None => snippet::Assessment::Unsafe {
-            reason: "ModSecurity rules (a web application firewall) have no Sluice equivalent"
-                .into(),
-        },
-    };
-    match assessment {
-        snippet::Assessment::Native { what } => out.translated.push(Finding {
+    let ignored = found.iter().all(|p| p.severity == Severity::Ignored);
+    if found.is_empty() {
+        // Translated whole, or nothing to translate (empty, or what Sluice does itself).
+        let translation = context.and_then(|context| snippet::translate(value, context).ok());
+        let reason = match translation {
+            Some(t) if !t.headers.is_empty() => format!("translated: {}", t.what),
+            Some(t) => format!("not executed, and nothing is lost: {}", t.what),
+            None => "not executed, and nothing is lost: an empty snippet".to_owned(),
+        };
+        out.translated.push(Finding {
             key: key.to_owned(),
             value: value.to_owned(),
-            reason: format!("not executed, and nothing is lost: {what}"),
-        }),
-        snippet::Assessment::HeaderOnly {
-            what,
-            security_headers,
-        } => {
-            out.ignored.push(Finding {
-                key: key.to_owned(),
-                value: value.to_owned(),
-                reason: parser_reason,
-            });
-            let mut line = format!(
-                "{key}: snippet not executed; a later release translates header-only snippets \
-                 ({what})"
-            );
-            if !security_headers.is_empty() {
-                line.push_str(&format!(
-                    "; until then responses lack the security headers {}",
-                    security_headers.join(", ")
-                ));
-            }
-            out.differences.push(line);
-        }
-        snippet::Assessment::Unsafe { reason } => {
-            out.ignored.push(Finding {
-                key: key.to_owned(),
-                value: value.to_owned(),
-                reason: parser_reason,
-            });
-            out.not_served.push(format!(
-                "{key}: security-relevant snippet cannot be carried over: {reason}; serving the \
-                 Ingress without it could expose what it protects"
+            reason,
+        });
+    } else if let Some(context) = context.filter(|_| ignored) {
+        // Headers outside the subset: served without them. Say which security headers go.
+        let mut line = found
+            .iter()
+            .map(|p| p.message())
+            .collect::<Vec<_>>()
+            .join("; ");
+        if let snippet::Assessment::HeaderOnly {
+            security_headers, ..
+        } = snippet::assess(value, context)
+            && !security_headers.is_empty()
+        {
+            line.push_str(&format!(
+                "; responses lack the security headers {}",
+                security_headers.join(", ")
             ));
         }
+        out.ignored.push(Finding {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            reason: reasons(found).unwrap_or_default(),
+        });
+        out.differences.push(line);
+    } else {
+        problem_findings(out, key, bare, value, found);
     }
 }
 

@@ -25,7 +25,7 @@ use sluice_crds::dataplane_config::{
 };
 use sluice_crds::{ProxySettings, TlsProtocol};
 
-use super::snippet::{self, Assessment};
+use sluice_crds::annotations::snippet::{self, Assessment};
 
 /// What a ConfigMap key that is not carried over does to the Ingresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -546,10 +546,18 @@ fn unmapped(key: &str, value: &str) -> (String, Effect, Option<Reach>) {
                     "snippet not executed, and nothing is lost: {what}"
                 )),
                 Assessment::HeaderOnly { what, .. } => (
-                    format!(
-                        "snippet not executed; a later release translates header-only snippets \
-                         ({what})"
-                    ),
+                    match snippet::translate(value, context) {
+                        // The data plane reads no ConfigMap: the translation needs the snippet
+                        // on the Ingresses.
+                        Ok(_) => format!(
+                            "snippet not executed ({what}); Sluice translates the same \
+                             directives written as a server-snippet or configuration-snippet \
+                             annotation on each Ingress"
+                        ),
+                        Err(untranslated) => format!(
+                            "snippet not executed ({what}); not translatable: {untranslated}"
+                        ),
+                    },
                     Effect::Difference,
                     Some(Reach::All),
                 ),

@@ -161,9 +161,34 @@ fn snippet_kinds() {
         json!({"nginx.ingress.kubernetes.io/configuration-snippet":
             "more_set_headers \"X-Frame-Options: DENY\";\n"}),
     ));
-    assert_eq!(header.verdict, Verdict::ServedWithDifferences);
-    assert!(header.differences[0].contains("a later release translates header-only snippets"));
-    assert!(header.differences[0].contains("lack the security headers X-Frame-Options"));
+    assert_eq!(header.verdict, Verdict::ServedIdentically);
+    assert_eq!(
+        keys(&header.translated, |a| &a.key),
+        ["nginx.ingress.kubernetes.io/configuration-snippet"]
+    );
+    assert_eq!(
+        header.translated[0].reason,
+        "translated: sets response headers X-Frame-Options"
+    );
+
+    // Headers outside the subset: ignored whole, the first one named, security headers said.
+    let untranslated = one(simple(
+        "untranslated",
+        json!({"nginx.ingress.kubernetes.io/configuration-snippet":
+            "more_set_headers \"X-Frame-Options: DENY\";\nadd_header X-Up $upstream_addr;\n"}),
+    ));
+    assert_eq!(untranslated.verdict, Verdict::ServedWithDifferences);
+    assert_eq!(untranslated.ignored.len(), 1);
+    assert_eq!(untranslated.differences.len(), 1);
+    let line = &untranslated.differences[0];
+    assert!(
+        line.contains("`add_header X-Up $upstream_addr` uses $upstream_addr"),
+        "{line}"
+    );
+    assert!(
+        line.ends_with("lack the security headers X-Frame-Options"),
+        "{line}"
+    );
 
     let block = one(simple(
         "block",
@@ -172,6 +197,8 @@ fn snippet_kinds() {
     ));
     assert_eq!(block.verdict, Verdict::NotServed);
     assert!(block.not_served[0].contains("`location /metrics` block with `deny all`"));
+    // The data plane rejects it too: the report shows what the parser said.
+    assert_eq!(block.rejected[0].effect, RejectEffect::IngressNotServed);
 
     for key in ["stream-snippet", "modsecurity-snippet"] {
         let r = one(simple(
