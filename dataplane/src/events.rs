@@ -44,6 +44,26 @@ fn reference(p: &Problem, published: &Published) -> ObjectReference {
     }
 }
 
+/// The Event's action: kube's `Recorder` folds Events with the same regarding object, reason
+/// and action into one series that keeps the first note, so each distinct problem (field and
+/// note) needs its own action, or an Ingress's second problem would never be shown. The API
+/// server caps actions at 128 bytes.
+pub fn action(field: &str, note: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    note.hash(&mut hasher);
+    let tag = format!(" #{:08x}", hasher.finish() as u32);
+    let mut action = String::from("Translate ");
+    for c in field.chars() {
+        if action.len() + c.len_utf8() + tag.len() > 128 {
+            break;
+        }
+        action.push(c);
+    }
+    action.push_str(&tag);
+    action
+}
+
 pub async fn run(
     client: kube::Client,
     instance: String,
@@ -70,11 +90,12 @@ pub async fn run(
         }
         let p = published.borrow_and_update().clone();
         for problem in new_problems(&p.problems, &emitted) {
+            let note: String = problem.to_string().chars().take(1000).collect();
             let ev = Event {
                 type_: EventType::Warning,
                 reason: "Rejected".into(),
-                note: Some(problem.to_string().chars().take(1000).collect()),
-                action: "Translate".into(),
+                action: action(&problem.field, &note),
+                note: Some(note),
                 secondary: None,
             };
             if let Err(e) = recorder.publish(&ev, &reference(problem, &p)).await {
@@ -82,5 +103,26 @@ pub async fn run(
             }
         }
         emitted = p.problems.iter().cloned().collect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::action;
+
+    #[test]
+    fn actions_differ_per_problem_and_fit_the_api_limit() {
+        let a = action("metadata.annotations['x']", "one");
+        let b = action("metadata.annotations['x']", "two");
+        let c = action("metadata.annotations['y']", "one");
+        assert!(
+            a.starts_with("Translate metadata.annotations['x'] #"),
+            "{a}"
+        );
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a, action("metadata.annotations['x']", "one"));
+        let long = action(&"f".repeat(500), "note");
+        assert!(long.len() <= 128, "{}", long.len());
     }
 }
