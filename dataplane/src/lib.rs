@@ -7,6 +7,7 @@ pub mod debug;
 pub mod events;
 pub mod generator;
 pub mod model;
+pub mod policy;
 pub mod proxy;
 pub mod router;
 pub mod shared;

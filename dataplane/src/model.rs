@@ -9,10 +9,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use regex::bytes::Regex;
 use serde::{Serialize, Serializer};
+pub use sluice_crds::annotations::Policies;
+
+use crate::policy::basic_auth::Authenticator;
 
 /// The Ingress a route, default backend or problem came from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -180,6 +183,12 @@ pub struct Route {
     /// Set exactly when the host is in regex mode: then this, not `kind`, decides the match.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub regex: Option<PathRegex>,
+    /// The policies of `source`, shared by all its routes.
+    #[serde(
+        serialize_with = "through_arc",
+        skip_serializing_if = "IngressPolicy::arc_is_none"
+    )]
+    pub policy: Arc<IngressPolicy>,
 }
 
 /// A backend used when no path matched, with the Ingress that provided it.
@@ -188,6 +197,110 @@ pub struct DefaultBackend {
     #[serde(serialize_with = "through_arc")]
     pub backend: Arc<Backend>,
     pub source: IngressRef,
+    /// The policies of `source`.
+    #[serde(
+        serialize_with = "through_arc",
+        skip_serializing_if = "IngressPolicy::arc_is_none"
+    )]
+    pub policy: Arc<IngressPolicy>,
+}
+
+/// What an Ingress's annotations ask of the requests its routes serve, with the Secrets they
+/// name already read. One per Ingress, shared by its routes and its default backend; most
+/// Ingresses share [`IngressPolicy::none`].
+#[derive(Debug, Default)]
+pub struct IngressPolicy {
+    /// The typed annotations (invalid keys already left out, see the Ingress's Events).
+    pub annotations: Policies,
+    /// `auth-type` with the credentials of its `auth-secret`.
+    pub basic_auth: Option<Authenticator>,
+    /// Set when the Ingress must not be served: an annotation that fails closed was invalid,
+    /// or its credentials could not be read. Its routes stay (so requests do not fall through
+    /// to another Ingress's less specific path) and answer 503, as ingress-nginx's denied
+    /// locations do. The reason is for logs; the Event already told the user.
+    pub denied: Option<String>,
+    /// Nothing to do per request: the handler skips every policy check.
+    pub inert: bool,
+}
+
+static NO_POLICY: LazyLock<Arc<IngressPolicy>> = LazyLock::new(|| {
+    Arc::new(IngressPolicy {
+        inert: true,
+        ..IngressPolicy::default()
+    })
+});
+
+impl IngressPolicy {
+    /// The shared policy of Ingresses without effective annotations.
+    pub fn none() -> Arc<IngressPolicy> {
+        NO_POLICY.clone()
+    }
+
+    /// Wraps a policy, sharing [`IngressPolicy::none`] when it asks for nothing.
+    pub fn new(
+        annotations: Policies,
+        basic_auth: Option<Authenticator>,
+        denied: Option<String>,
+    ) -> Arc<IngressPolicy> {
+        if annotations == Policies::default() && basic_auth.is_none() && denied.is_none() {
+            return IngressPolicy::none();
+        }
+        Arc::new(IngressPolicy {
+            annotations,
+            basic_auth,
+            denied,
+            inert: false,
+        })
+    }
+
+    fn arc_is_none(policy: &Arc<IngressPolicy>) -> bool {
+        policy.inert
+    }
+
+    /// The names of the policies in effect, for the debug dump.
+    pub fn summary(&self) -> Vec<&'static str> {
+        let a = &self.annotations;
+        let mut out = Vec::new();
+        let mut add = |on: bool, name: &'static str| {
+            if on {
+                out.push(name);
+            }
+        };
+        add(self.denied.is_some(), "denied");
+        add(a.redirect != Default::default(), "redirect");
+        add(a.rewrite != Default::default(), "rewrite");
+        add(self.basic_auth.is_some(), "basic-auth");
+        add(a.external_auth.is_some(), "external-auth");
+        add(a.affinity.is_some(), "affinity");
+        add(a.tls != Default::default(), "tls");
+        add(a.cors.is_some(), "cors");
+        add(a.rate_limit.is_some(), "rate-limit");
+        add(a.access.is_some(), "access-lists");
+        add(a.proxy != Default::default(), "proxy");
+        add(!a.headers.is_empty(), "headers");
+        out
+    }
+}
+
+impl PartialEq for IngressPolicy {
+    fn eq(&self, other: &Self) -> bool {
+        self.annotations == other.annotations
+            && self.basic_auth == other.basic_auth
+            && self.denied == other.denied
+    }
+}
+
+// `Policies` is only `PartialEq` for its durations and lists; it holds no floats.
+impl Eq for IngressPolicy {}
+
+impl Serialize for IngressPolicy {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("IngressPolicy", 2)?;
+        s.serialize_field("policies", &self.summary())?;
+        s.serialize_field("denied", &self.denied)?;
+        s.end()
+    }
 }
 
 /// Everything routed on one host (or on the catch-all).

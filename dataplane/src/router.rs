@@ -31,8 +31,8 @@ use std::sync::Arc;
 use regex::bytes::RegexBuilder;
 
 use crate::model::{
-    Backend, DefaultBackend, HostRoutes, IngressRef, PathIndex, PathKind, PathRegex, Route,
-    Snapshot,
+    Backend, DefaultBackend, HostRoutes, IngressPolicy, IngressRef, PathIndex, PathKind, PathRegex,
+    Route, Snapshot,
 };
 
 /// Upper bound on one compiled path regex (and on its lazy DFA cache): a user-written pattern
@@ -71,6 +71,14 @@ impl<'a> RouteMatch<'a> {
         match self.target {
             Target::Route(route) => &route.source,
             Target::HostDefault(default) => &default.source,
+        }
+    }
+
+    /// The policies of that Ingress.
+    pub fn policy(&self) -> &'a Arc<IngressPolicy> {
+        match self.target {
+            Target::Route(route) => &route.policy,
+            Target::HostDefault(default) => &default.policy,
         }
     }
 
@@ -136,6 +144,7 @@ pub struct RouteSpec {
     pub kind: PathKind,
     pub backend: Arc<Backend>,
     pub source: IngressRef,
+    pub policy: Arc<IngressPolicy>,
     /// The caller's tag for this candidate, returned in a [`Rejection`] so it can say which
     /// field of which object was rejected.
     pub origin: usize,
@@ -255,6 +264,7 @@ impl HostRoutes {
                         backend: spec.backend,
                         source: spec.source,
                         regex,
+                        policy: spec.policy,
                     });
                 }
             }
@@ -384,7 +394,7 @@ impl PathIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{PortRef, ServiceRef};
+    use crate::model::{IngressPolicy, PortRef, ServiceRef};
 
     /// A backend whose Service name identifies it in assertions.
     fn backend(name: &str) -> Arc<Backend> {
@@ -404,6 +414,7 @@ mod tests {
             kind,
             backend: backend(service),
             source: IngressRef::new("default", ingress),
+            policy: IngressPolicy::none(),
             origin,
         }
     }
@@ -885,6 +896,7 @@ mod tests {
         let default = DefaultBackend {
             backend: backend("fallback"),
             source: IngressRef::new("default", "ing"),
+            policy: IngressPolicy::none(),
         };
         let specs = vec![spec("/api", Prefix, "api", "ing", 0)];
         let (routes, _) = HostRoutes::build("h", false, Some(default), specs);

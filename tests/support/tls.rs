@@ -110,12 +110,37 @@ pub async fn apply_mirror_data(
     origin_version: &str,
     data: serde_json::Value,
 ) -> anyhow::Result<String> {
+    apply_mirror_typed(
+        client,
+        "kubernetes.io/tls",
+        set_namespace,
+        set,
+        origin_namespace,
+        origin_name,
+        origin_version,
+        data,
+    )
+    .await
+}
+
+/// [`apply_mirror_data`] for a Secret of another type (`Opaque` for `auth-secret`s).
+#[allow(clippy::too_many_arguments)]
+pub async fn apply_mirror_typed(
+    client: &kube::Client,
+    type_: &str,
+    set_namespace: &str,
+    set: &str,
+    origin_namespace: &str,
+    origin_name: &str,
+    origin_version: &str,
+    data: serde_json::Value,
+) -> anyhow::Result<String> {
     let name = mirror_name(set, origin_namespace, origin_name);
     apply_secret(
         client,
         set_namespace,
         json!({
-            "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "apiVersion": "v1", "kind": "Secret", "type": type_,
             "metadata": {
                 "name": name,
                 "namespace": set_namespace,

@@ -175,6 +175,10 @@ pub(crate) struct Finish {
     pub labels: RequestLabels,
     pub start: Instant,
     pub log: Option<(AccessLog, Box<AccessLogEntry>)>,
+    /// Dropped when the response is done: a `limit-connections` slot. Never read; it is held
+    /// for its `Drop`.
+    #[allow(dead_code)]
+    pub hold: Option<Box<dyn Send + Sync>>,
 }
 
 impl Finish {

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
 
 use super::headers::PathError;
@@ -55,9 +55,37 @@ pub enum ProxyError {
     /// the connection was opened for (see `Snapshot::misdirected`).
     #[error("misdirected request")]
     Misdirected,
-    /// A plain-HTTP request for a host with TLS: a 308 to its HTTPS address.
-    #[error("redirect to {location:?}")]
-    Redirect { location: HeaderValue },
+    /// A redirect: plain HTTP to HTTPS (308), or an Ingress's `permanent-redirect`,
+    /// `temporal-redirect`, `app-root` or `auth-signin`.
+    #[error("{status} redirect to {location:?}")]
+    Redirect {
+        location: HeaderValue,
+        status: StatusCode,
+    },
+    /// A CORS preflight (any OPTIONS on an `enable-cors` Ingress), answered here with 204.
+    #[error("CORS preflight")]
+    Preflight { headers: HeaderMap },
+    /// The client address is refused by the Ingress's allow or deny list.
+    #[error("client address not allowed")]
+    Forbidden,
+    /// Over the Ingress's `limit-rps`, `limit-rpm` or `limit-connections`; the status is the
+    /// set's `limitReqStatusCode` (503 by default, as ingress-nginx).
+    #[error("rate limited")]
+    RateLimited { status: StatusCode },
+    /// Missing or wrong credentials (basic auth, or the external auth service said 401).
+    #[error("unauthorized")]
+    Unauthorized { challenge: Option<HeaderValue> },
+    /// The external auth service refused the request (403).
+    #[error("forbidden by the auth service")]
+    AuthForbidden,
+    /// The external auth service could not be asked, or answered something other than 2xx,
+    /// 401 or 403: the request is refused (500), never passed through.
+    #[error("external auth failed: {reason}")]
+    AuthFailed { reason: String },
+    /// The Ingress is not served: an annotation that fails closed was invalid, or its
+    /// credentials could not be read (the Event says which).
+    #[error("Ingress denied: {reason}")]
+    PolicyDenied { reason: String },
 }
 
 impl ProxyError {
@@ -79,7 +107,13 @@ impl ProxyError {
             }
             ProxyError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Misdirected => StatusCode::MISDIRECTED_REQUEST,
-            ProxyError::Redirect { .. } => StatusCode::PERMANENT_REDIRECT,
+            ProxyError::Redirect { status, .. } => *status,
+            ProxyError::Preflight { .. } => StatusCode::NO_CONTENT,
+            ProxyError::Forbidden | ProxyError::AuthForbidden => StatusCode::FORBIDDEN,
+            ProxyError::RateLimited { status } => *status,
+            ProxyError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ProxyError::AuthFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            ProxyError::PolicyDenied { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -102,7 +136,13 @@ impl ProxyError {
             }
             ProxyError::UpstreamTimeout { .. } => "504 Gateway Timeout\n",
             ProxyError::Misdirected => "421 Misdirected Request\n",
-            ProxyError::Redirect { .. } => "308 Permanent Redirect\n",
+            ProxyError::Redirect { .. } => "Redirecting\n",
+            ProxyError::Preflight { .. } => "",
+            ProxyError::Forbidden | ProxyError::AuthForbidden => "403 Forbidden\n",
+            ProxyError::RateLimited { .. } => "Too many requests\n",
+            ProxyError::Unauthorized { .. } => "401 Authorization Required\n",
+            ProxyError::AuthFailed { .. } => "500 Internal Server Error\n",
+            ProxyError::PolicyDenied { .. } => "503 Service Unavailable\n",
         }
     }
 
@@ -115,7 +155,14 @@ impl ProxyError {
             | ProxyError::BodyTooLarge { .. }
             | ProxyError::ClientBody(_)
             | ProxyError::Misdirected
-            | ProxyError::Redirect { .. } => None,
+            | ProxyError::Redirect { .. }
+            | ProxyError::Preflight { .. }
+            | ProxyError::Forbidden
+            | ProxyError::RateLimited { .. }
+            | ProxyError::Unauthorized { .. }
+            | ProxyError::AuthForbidden
+            | ProxyError::PolicyDenied { .. } => None,
+            ProxyError::AuthFailed { .. } => Some("auth_failed"),
             ProxyError::NoEndpoints => Some("no_endpoints"),
             ProxyError::Resolve { .. } => Some("resolve"),
             ProxyError::ConnectFailed { .. } => Some("connect_failed"),
@@ -140,8 +187,22 @@ impl ProxyError {
         ) {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        if let ProxyError::Redirect { location } = self {
-            headers.insert(header::LOCATION, location.clone());
+        match self {
+            ProxyError::Redirect { location, .. } => {
+                headers.insert(header::LOCATION, location.clone());
+            }
+            ProxyError::Unauthorized {
+                challenge: Some(challenge),
+            } => {
+                headers.insert(header::WWW_AUTHENTICATE, challenge.clone());
+            }
+            ProxyError::Preflight { headers: extra } => {
+                headers.remove(header::CONTENT_TYPE);
+                for (name, value) in extra {
+                    headers.insert(name, value.clone());
+                }
+            }
+            _ => {}
         }
         response
     }
@@ -219,9 +280,40 @@ mod tests {
             (
                 ProxyError::Redirect {
                     location: HeaderValue::from_static("https://a.example/"),
+                    status: StatusCode::PERMANENT_REDIRECT,
                 },
                 308,
-                "308",
+                "Redirecting",
+                None,
+            ),
+            (ProxyError::Forbidden, 403, "403", None),
+            (
+                ProxyError::RateLimited {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                },
+                429,
+                "Too many",
+                None,
+            ),
+            (
+                ProxyError::Unauthorized { challenge: None },
+                401,
+                "401",
+                None,
+            ),
+            (ProxyError::AuthForbidden, 403, "403", None),
+            (
+                ProxyError::AuthFailed {
+                    reason: "refused".into(),
+                },
+                500,
+                "500",
+                Some("auth_failed"),
+            ),
+            (
+                ProxyError::PolicyDenied { reason: "x".into() },
+                503,
+                "503",
                 None,
             ),
         ];
@@ -238,7 +330,7 @@ mod tests {
                 response.headers()[header::CONTENT_TYPE],
                 "text/plain; charset=utf-8"
             );
-            if let ProxyError::Redirect { location } = &error {
+            if let ProxyError::Redirect { location, .. } = &error {
                 assert_eq!(response.headers()[header::LOCATION], location);
             }
         }

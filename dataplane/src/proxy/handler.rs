@@ -23,9 +23,14 @@ use super::body::{Finish, Progress, RequestBody, RequestBodyError, Tracked, roun
 use super::errors::ProxyError;
 use super::headers::{self, Forwarding, RequestFacts, X_REQUEST_ID};
 use super::metrics::RequestLabels;
+use super::policy::{Limits, RequestContext};
 use super::upstream::{self, Candidates, ConnectTimeout};
 use super::{BoxBody, ClientInfo, Proxy, tunnel};
-use crate::model::{Backend, IngressRef, ServiceRef, Snapshot};
+use crate::model::{Backend, IngressPolicy, IngressRef, ServiceRef, Snapshot};
+use crate::policy::affinity;
+use crate::router::normalize_host;
+use http::HeaderName;
+use sluice_crds::annotations::{BackendProtocol, Cors, ResponseHeader, Template};
 
 /// What one request learned on its way, for its metrics and access-log line.
 struct Exchange<'s> {
@@ -41,6 +46,15 @@ struct Exchange<'s> {
     upstream_time: Option<Duration>,
     /// HTTPS for a host with TLS: the response carries Strict-Transport-Security.
     hsts: bool,
+    /// `enable-cors` of the matched Ingress, with the request's Origin.
+    cors: Option<(&'s Cors, Option<HeaderValue>)>,
+    /// A new session-affinity cookie for the response.
+    set_cookie: Option<HeaderValue>,
+    /// Kept until the response is done (`limit-connections`).
+    hold: Option<Box<dyn Send + Sync>>,
+    /// Response headers a snippet removes (patterns, `*` suffix) and sets, expanded.
+    response_hide: &'s [String],
+    response_set: Vec<(&'s ResponseHeader, HeaderValue)>,
 }
 
 /// Request fields the access log needs, copied before the request is consumed (only when the
@@ -165,6 +179,11 @@ impl Proxy {
             upstream_status: None,
             upstream_time: None,
             hsts: false,
+            cors: None,
+            set_cookie: None,
+            hold: None,
+            response_hide: &[],
+            response_set: Vec::new(),
         };
         let result = self
             .forward(
@@ -210,15 +229,29 @@ impl Proxy {
                 resp.headers_mut()
                     .insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
             }
+            if let Some(cookie) = ex.set_cookie.take() {
+                resp.headers_mut().append(header::SET_COOKIE, cookie);
+            }
             Ok((resp, switching))
         });
+        // ingress-nginx sets the CORS headers with more_set_headers: on every response,
+        // errors included (a preflight has its own).
+        let cors = ex.cors.take();
+        let (hide, set) = (ex.response_hide, std::mem::take(&mut ex.response_set));
+        let add_cors = |status: StatusCode, headers: &mut http::HeaderMap| {
+            if let Some((cors, origin)) = &cors {
+                super::policy::cors_response(cors, origin.as_ref(), headers);
+            }
+            super::policy::response_headers(status, hide, &set, headers);
+        };
 
         match result {
             Ok((resp, switching)) => {
-                let (parts, body) = resp.into_parts();
+                let (mut parts, body) = resp.into_parts();
+                add_cors(parts.status, &mut parts.headers);
                 let finish = self.finish(
                     parts.status,
-                    &ex,
+                    &mut ex,
                     log_request,
                     forwarding,
                     &request_id,
@@ -233,9 +266,14 @@ impl Proxy {
                     self.metrics.upstream_error(kind);
                     tracing::debug!(%error, request_id = ?request_id, "upstream failure");
                 }
+                let preflight = matches!(error, ProxyError::Preflight { .. });
                 let mut resp = error.response();
                 resp.headers_mut()
                     .insert(X_REQUEST_ID.clone(), request_id.clone());
+                if !preflight {
+                    let status = resp.status();
+                    add_cors(status, resp.headers_mut());
+                }
                 if let Some(hsts) = hsts {
                     resp.headers_mut()
                         .insert(header::STRICT_TRANSPORT_SECURITY, hsts);
@@ -243,7 +281,7 @@ impl Proxy {
                 let (parts, body) = resp.into_parts();
                 let finish = self.finish(
                     parts.status,
-                    &ex,
+                    &mut ex,
                     log_request,
                     forwarding,
                     &request_id,
@@ -257,7 +295,7 @@ impl Proxy {
     fn finish(
         &self,
         status: StatusCode,
-        ex: &Exchange<'_>,
+        ex: &mut Exchange<'_>,
         log_request: Option<LogRequest>,
         forwarding: Forwarding,
         request_id: &HeaderValue,
@@ -305,6 +343,7 @@ impl Proxy {
             labels,
             start,
             log,
+            hold: ex.hold.take(),
         }
     }
 
@@ -382,9 +421,15 @@ impl Proxy {
                 crate::tls::redirect_location(host, self.opts.external_https_port, target);
             let location = HeaderValue::try_from(location)
                 .map_err(|_| ProxyError::BadRequest("invalid request target"))?;
-            return Err(ProxyError::Redirect { location });
+            return Err(ProxyError::Redirect {
+                location,
+                status: StatusCode::PERMANENT_REDIRECT,
+            });
         }
 
+        let policy: Option<&'s IngressPolicy> =
+            matched.as_ref().map(|m| &**m.policy()).filter(|p| !p.inert);
+        let route = matched.as_ref().and_then(|m| m.route());
         let backend: &'s Arc<Backend> = match matched {
             Some(matched) => matched.backend(),
             None => snapshot
@@ -393,8 +438,102 @@ impl Proxy {
                 .ok_or(ProxyError::NoRoute)?,
         };
         ex.service = Some(backend.service());
+        let limits = Limits::new(policy, config);
 
-        let limit = config.proxy_body_size.max_bytes();
+        // The Ingress's policies, on the request as the client sent it.
+        let mut upstream_path = None;
+        let mut upstream_host = None;
+        let mut auth_headers = Vec::new();
+        let mut request_set = Vec::new();
+        if let Some(policy) = policy {
+            let annotations = &policy.annotations;
+            let rewrite = annotations.rewrite.target.as_ref();
+            let captures = match (rewrite, route.and_then(|r| r.regex.as_ref())) {
+                (Some(target), Some(regex))
+                    if target
+                        .vars()
+                        .any(|v| matches!(v, sluice_crds::annotations::Var::Capture(_))) =>
+                {
+                    regex.regex().captures(path.as_bytes())
+                }
+                _ => None,
+            };
+            let request_uri = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+            let ctx = RequestContext {
+                scheme: if plain_http { "http" } else { "https" },
+                host: &normalize_host(host),
+                http_host: host,
+                request_uri,
+                uri: &path,
+                args: parts.uri.query(),
+                remote_addr: forwarding.client_ip,
+                headers: &parts.headers,
+                service_name: &backend.service().name,
+                namespace: ex.source.map_or("", |s| s.namespace.as_str()),
+                captures,
+            };
+            if let Some(cors) = &annotations.cors {
+                ex.cors = Some((cors, parts.headers.get(header::ORIGIN).cloned()));
+            }
+            let zone = ex.source.map(|s| s.to_string()).unwrap_or_default();
+            let admitted = self
+                .admit(
+                    policy,
+                    &parts,
+                    &ctx,
+                    forwarding.client_ip,
+                    client.tls,
+                    config,
+                    &zone,
+                )
+                .await?;
+            ex.hold = admitted.hold;
+            auth_headers = admitted.auth_headers;
+            if let Some(target) = rewrite {
+                let mut rewritten = target
+                    .expand(&ctx)
+                    .map_err(|_| ProxyError::BadRequest("invalid request target"))?;
+                // nginx's rewrite appends the original arguments unless the target has its own.
+                if let (false, Some(query)) = (rewritten.contains('?'), parts.uri.query()) {
+                    rewritten.push('?');
+                    rewritten.push_str(query);
+                }
+                upstream_path = Some(
+                    PathAndQuery::try_from(rewritten)
+                        .map_err(|_| ProxyError::BadRequest("invalid request target"))?,
+                );
+            }
+            let snippet = &annotations.headers;
+            if !snippet.is_empty() {
+                // Expanded now, with the request as the client sent it, as nginx evaluates
+                // variables; values that cannot be expanded are left out.
+                for (name, template) in &snippet.request_set {
+                    if let (Ok(name), Some(value)) = (
+                        HeaderName::from_bytes(name.as_bytes()),
+                        expand_header(template, &ctx),
+                    ) {
+                        request_set.push((name, value));
+                    }
+                }
+                for header in &snippet.response_set {
+                    if let Some(value) = expand_header(&header.value, &ctx) {
+                        ex.response_set.push((header, value));
+                    }
+                }
+                ex.response_hide = &snippet.response_hide;
+            }
+            if let Some(vhost) = &annotations.rewrite.upstream_vhost {
+                let value = vhost
+                    .expand(&ctx)
+                    .map_err(|_| ProxyError::BadRequest("invalid Host header"))?;
+                upstream_host = Some(
+                    HeaderValue::try_from(value)
+                        .map_err(|_| ProxyError::BadRequest("invalid Host header"))?,
+                );
+            }
+        }
+
+        let limit = limits.body_limit;
         if exceeds_limit(&body.size_hint(), limit) {
             return Err(ProxyError::BodyTooLarge {
                 limit: limit.unwrap_or_default(),
@@ -418,18 +557,43 @@ impl Proxy {
             headers::merge_cookies(&mut parts.headers);
         }
         headers::rewrite_request(&mut parts.headers, &facts);
-
-        // Forward the normalised path (what we matched on) with the query as sent.
-        let path_and_query = match (&path, parts.uri.path_and_query()) {
-            (Cow::Borrowed(_), Some(pq)) => pq.clone(),
-            _ => {
-                let joined = match parts.uri.query() {
-                    Some(query) => format!("{path}?{query}"),
-                    None => path.clone().into_owned(),
-                };
-                PathAndQuery::try_from(joined)
-                    .map_err(|_| ProxyError::BadRequest("invalid request target"))?
+        for (name, value) in auth_headers {
+            parts.headers.insert(name, value);
+        }
+        if let Some(policy) = policy {
+            if let Some(prefix) = &policy.annotations.rewrite.x_forwarded_prefix
+                && let Ok(value) = HeaderValue::from_str(prefix)
+            {
+                parts
+                    .headers
+                    .insert(http::HeaderName::from_static("x-forwarded-prefix"), value);
             }
+            if let Some(host) = upstream_host {
+                parts.headers.insert(header::HOST, host);
+            }
+            for pattern in &policy.annotations.headers.request_clear {
+                super::policy::remove_matching(&mut parts.headers, pattern);
+            }
+            for (name, value) in request_set {
+                parts.headers.insert(name, value);
+            }
+        }
+
+        // Forward the normalised path (what we matched on) with the query as sent, or what
+        // rewrite-target made of it.
+        let path_and_query = match upstream_path {
+            Some(rewritten) => rewritten,
+            None => match (&path, parts.uri.path_and_query()) {
+                (Cow::Borrowed(_), Some(pq)) => pq.clone(),
+                _ => {
+                    let joined = match parts.uri.query() {
+                        Some(query) => format!("{path}?{query}"),
+                        None => path.clone().into_owned(),
+                    };
+                    PathAndQuery::try_from(joined)
+                        .map_err(|_| ProxyError::BadRequest("invalid request target"))?
+                }
+            },
         };
 
         let targets = match &**backend {
@@ -441,8 +605,33 @@ impl Proxy {
         if targets.len() == 0 {
             return Err(ProxyError::NoEndpoints);
         }
-        let tries = upstream::attempts(config.proxy_next_upstream_tries, targets.len());
-        let first = upstream::next_round_robin(backend.service());
+        let protocol = policy
+            .and_then(|p| p.annotations.proxy.backend_protocol)
+            .unwrap_or(BackendProtocol::Http);
+        if matches!(protocol, BackendProtocol::Grpc | BackendProtocol::Grpcs) {
+            // As nginx's grpc_pass: gRPC servers may insist on it, and it is hop-by-hop.
+            headers_te_trailers(&mut parts.headers);
+        }
+        let tries = upstream::attempts(limits.next_upstream_tries, targets.len());
+        let mut first = None;
+        if let (Some(affinity), Targets::Endpoints(candidates)) = (
+            policy.and_then(|p| p.annotations.affinity.as_ref()),
+            &targets,
+        ) {
+            let endpoints = backend.endpoints();
+            let cookie = affinity::cookie_value(&parts.headers, &affinity.cookie_name);
+            if let Some(choice) = affinity::choose(affinity, cookie, endpoints) {
+                let addr = endpoints.get(choice.index).map(|e| e.addr);
+                first = (0..candidates.len()).find(|&i| candidates.nth(i) == addr);
+                if let Some(value) = choice.set_cookie {
+                    let route_path = route.map_or("/", |r| r.path.as_str());
+                    ex.set_cookie = Some(affinity::set_cookie_header(
+                        affinity, &value, route_path, client.tls,
+                    ));
+                }
+            }
+        }
+        let first = first.unwrap_or_else(|| upstream::next_round_robin(backend.service()));
 
         let mut body = (!body.is_end_stream()).then_some(body);
         let progress = body.as_ref().map(|_| Arc::new(Progress::default()));
@@ -463,8 +652,8 @@ impl Proxy {
             };
             let mut upstream_req = Request::new(request_body);
             *upstream_req.method_mut() = parts.method.clone();
-            *upstream_req.uri_mut() = upstream_uri(addr, &path_and_query)?;
-            *upstream_req.version_mut() = Version::HTTP_11;
+            *upstream_req.uri_mut() = upstream_uri(protocol.scheme(), addr, &path_and_query)?;
+            *upstream_req.version_mut() = protocol.version();
             // Only the last attempt may consume the headers; earlier ones need a copy in case
             // they fail to connect.
             *upstream_req.headers_mut() = if last {
@@ -474,7 +663,10 @@ impl Proxy {
             };
 
             let attempt_start = Instant::now();
-            match self.send(upstream_req, progress.as_deref(), config).await {
+            match self
+                .send(upstream_req, progress.as_deref(), &limits, protocol)
+                .await
+            {
                 Ok(resp) => {
                     ex.upstream_status = Some(resp.status().as_u16());
                     ex.upstream_time = Some(attempt_start.elapsed());
@@ -523,10 +715,16 @@ impl Proxy {
         &self,
         req: Request<RequestBody>,
         progress: Option<&Progress>,
-        config: &DataplaneConfig,
+        limits: &Limits,
+        protocol: BackendProtocol,
     ) -> Result<Response<Incoming>, SendError> {
-        let mut pending = self.client.request(req);
-        let mut window = config.proxy_connect_timeout + config.proxy_read_timeout;
+        let mut pending = match protocol {
+            BackendProtocol::Http => self.client.request(req),
+            BackendProtocol::Grpc => self.backends.h2c.request(req),
+            BackendProtocol::Https => self.backends.https.request(req),
+            BackendProtocol::Grpcs => self.backends.grpcs.request(req),
+        };
+        let mut window = limits.connect_timeout + limits.read_timeout;
         let mut seen = progress.map(Progress::frames);
         loop {
             match tokio::time::timeout(window, &mut pending).await {
@@ -542,14 +740,44 @@ impl Proxy {
                     }
                     seen = Some(now);
                     window = if progress.done() {
-                        config.proxy_read_timeout
+                        limits.read_timeout
                     } else {
-                        config.proxy_send_timeout
+                        limits.send_timeout
                     };
                 }
             }
         }
     }
+}
+
+fn expand_header(template: &Template, ctx: &RequestContext<'_>) -> Option<HeaderValue> {
+    HeaderValue::try_from(template.expand(ctx).ok()?).ok()
+}
+
+/// What `backend-protocol` means on the wire.
+trait Wire {
+    fn scheme(&self) -> &'static str;
+    fn version(&self) -> Version;
+}
+
+impl Wire for BackendProtocol {
+    fn scheme(&self) -> &'static str {
+        match self {
+            BackendProtocol::Http | BackendProtocol::Grpc => "http",
+            BackendProtocol::Https | BackendProtocol::Grpcs => "https",
+        }
+    }
+
+    fn version(&self) -> Version {
+        match self {
+            BackendProtocol::Http | BackendProtocol::Https => Version::HTTP_11,
+            BackendProtocol::Grpc | BackendProtocol::Grpcs => Version::HTTP_2,
+        }
+    }
+}
+
+fn headers_te_trailers(headers: &mut http::HeaderMap) {
+    headers.insert(header::TE, HeaderValue::from_static("trailers"));
 }
 
 /// Sorts an upstream client error into what the proxy does next.
@@ -574,9 +802,13 @@ fn classify(error: &hyper_util::client::legacy::Error) -> SendError {
 }
 
 /// `http://<addr><path?query>`: the pool key is the endpoint address.
-fn upstream_uri(addr: SocketAddr, path_and_query: &PathAndQuery) -> Result<Uri, ProxyError> {
+fn upstream_uri(
+    scheme: &'static str,
+    addr: SocketAddr,
+    path_and_query: &PathAndQuery,
+) -> Result<Uri, ProxyError> {
     Uri::builder()
-        .scheme("http")
+        .scheme(scheme)
         .authority(addr.to_string())
         .path_and_query(path_and_query.clone())
         .build()
@@ -632,9 +864,9 @@ mod tests {
     #[test]
     fn upstream_uri_forms() {
         let pq = PathAndQuery::from_static("/a?b=c");
-        let v4 = upstream_uri("127.0.0.1:8080".parse().expect("addr"), &pq).expect("uri");
+        let v4 = upstream_uri("http", "127.0.0.1:8080".parse().expect("addr"), &pq).expect("uri");
         assert_eq!(v4.to_string(), "http://127.0.0.1:8080/a?b=c");
-        let v6 = upstream_uri("[::1]:80".parse().expect("addr"), &pq).expect("uri");
+        let v6 = upstream_uri("https", "[::1]:80".parse().expect("addr"), &pq).expect("uri");
         assert_eq!(v6.authority().map(|a| a.as_str()), Some("[::1]:80"));
     }
 

@@ -29,6 +29,7 @@ mod https;
 mod listener;
 mod metrics;
 mod passthrough;
+mod policy;
 mod proxy_protocol;
 pub mod tls;
 mod tunnel;
@@ -107,6 +108,12 @@ pub struct Proxy {
     metrics: Arc<ProxyMetrics>,
     opts: ProxyOptions,
     client: upstream::UpstreamClient,
+    /// `backend-protocol` HTTPS, GRPC and GRPCS.
+    backends: upstream::BackendClients,
+    /// External auth requests (`auth-url`): by host name, HTTP or HTTPS.
+    auth_client: upstream::AuthClient,
+    /// `limit-rps`, `limit-rpm`, `limit-connections` state, per Ingress and client address.
+    limits: crate::policy::ratelimit::RateLimiters,
     access_log: Option<AccessLog>,
 }
 
@@ -139,6 +146,9 @@ impl Proxy {
     ) -> Self {
         Proxy {
             client: upstream::client(shared.clone()),
+            auth_client: upstream::auth_client(shared.clone()),
+            backends: upstream::BackendClients::new(shared.clone()),
+            limits: Default::default(),
             shared,
             metrics,
             opts,

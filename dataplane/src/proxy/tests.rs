@@ -23,7 +23,8 @@ use tokio::sync::oneshot;
 
 use super::*;
 use crate::model::{
-    Backend, Endpoint, HostRoutes, IngressRef, PathKind, PortRef, ServiceRef, Snapshot,
+    Backend, Endpoint, HostRoutes, IngressPolicy, IngressRef, PathKind, PortRef, ServiceRef,
+    Snapshot,
 };
 use crate::router::RouteSpec;
 
@@ -188,6 +189,7 @@ fn snapshot(hosts: &[(&str, Paths<'_>)]) -> Snapshot {
                 kind: PathKind::Prefix,
                 backend: backend.clone(),
                 source: IngressRef::new("team", "web"),
+                policy: IngressPolicy::none(),
                 origin,
             })
             .collect();
@@ -902,6 +904,7 @@ async fn http10_without_host_uses_the_catch_all() {
         kind: PathKind::Prefix,
         backend: service("a", vec![ready(a.addr)]),
         source: IngressRef::new("team", "web"),
+        policy: IngressPolicy::none(),
         origin: 0,
     };
     snap.catch_all = Some(HostRoutes::build("", false, None, vec![spec]).0);

@@ -52,6 +52,151 @@ pub(crate) fn client(shared: Arc<Shared>) -> UpstreamClient {
         .build(Connector { http, shared })
 }
 
+/// The client for external auth requests (`auth-url`): unlike [`UpstreamClient`], its URIs
+/// name hosts (resolved by the system resolver) and may be HTTPS, verified against the
+/// system's roots.
+pub(crate) type AuthClient = Client<hyper_rustls::HttpsConnector<Connector>, RequestBody>;
+
+/// Builds the [`AuthClient`]. Without readable system roots, HTTPS auth URLs fail (closed).
+pub(crate) fn auth_client(shared: Arc<Shared>) -> AuthClient {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(None);
+    http.enforce_http(false);
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let builder = match builder.with_native_roots() {
+        Ok(builder) => builder,
+        Err(error) => {
+            tracing::warn!(%error, "no system root certificates: HTTPS auth-url requests will fail");
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth(),
+            )
+        }
+    };
+    let https = builder
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(Connector { http, shared });
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .build(https)
+}
+
+/// Clients for `backend-protocol` other than HTTP: h2c (GRPC), and TLS (HTTPS with ALPN
+/// h2 or http/1.1, GRPCS with h2 only). As ingress-nginx's default `proxy-ssl-verify: off`,
+/// the backend's certificate is not verified (its handshake signature still is): a backend's
+/// certificate is typically self-signed for its Pod, and the client does not send SNI for an
+/// endpoint address.
+pub(crate) struct BackendClients {
+    pub h2c: UpstreamClient,
+    pub https: TlsClient,
+    pub grpcs: TlsClient,
+}
+
+pub(crate) type TlsClient = Client<hyper_rustls::HttpsConnector<Connector>, RequestBody>;
+
+impl BackendClients {
+    pub(crate) fn new(shared: Arc<Shared>) -> BackendClients {
+        let plain = || {
+            let mut http = HttpConnector::new();
+            http.set_nodelay(true);
+            http.set_connect_timeout(None);
+            http.set_keepalive(Some(Duration::from_secs(60)));
+            http.enforce_http(false);
+            Connector {
+                http,
+                shared: shared.clone(),
+            }
+        };
+        let builder = || {
+            let mut b = Client::builder(TokioExecutor::new());
+            b.pool_timer(TokioTimer::new())
+                .timer(TokioTimer::new())
+                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                .pool_max_idle_per_host(POOL_MAX_IDLE_PER_ENDPOINT);
+            b
+        };
+        // ALPN is set by the connector builder from the enabled versions.
+        let tls = || {
+            rustls::ClientConfig::builder()
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(UnverifiedBackend::new()))
+                .with_no_client_auth()
+        };
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls())
+            .https_only()
+            .enable_all_versions()
+            .wrap_connector(plain());
+        let grpcs = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls())
+            .https_only()
+            .enable_http2()
+            .wrap_connector(plain());
+        BackendClients {
+            h2c: builder().http2_only(true).build(plain()),
+            https: builder().build(https),
+            grpcs: builder().http2_only(true).build(grpcs),
+        }
+    }
+}
+
+/// Accepts any backend certificate (`proxy-ssl-verify: off`) but checks the handshake
+/// signatures with the provider's algorithms, so the connection is still to the holder of the
+/// key the certificate names.
+#[derive(Debug)]
+struct UnverifiedBackend {
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl UnverifiedBackend {
+    fn new() -> Self {
+        UnverifiedBackend {
+            algorithms: rustls::crypto::aws_lc_rs::default_provider()
+                .signature_verification_algorithms,
+        }
+    }
+}
+
+impl rustls::client::danger::ServerCertVerifier for UnverifiedBackend {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
 /// The connect step took longer than `proxy-connect-timeout`.
 #[derive(Debug, thiserror::Error)]
 #[error("connect timed out after {0:?}")]

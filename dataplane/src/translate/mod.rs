@@ -12,6 +12,7 @@
 
 mod backend;
 mod class;
+mod policy;
 mod strip;
 mod tls;
 mod validate;
@@ -19,7 +20,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -34,6 +35,7 @@ pub use backend::{BackendError, SERVICE_NAME_LABEL};
 pub use class::{
     PARAMETERS_API_GROUP, PARAMETERS_KIND, PARAMETERS_SCOPE, class_is_ours, is_member,
 };
+pub use policy::CredentialsCache;
 pub use strip::{
     is_used_annotation, strip_endpoint_slice, strip_ingress, strip_ingress_class, strip_secret,
     strip_service,
@@ -43,12 +45,11 @@ pub use tls::{
 };
 pub use validate::{Invalid, LEGACY_CLASS_ANNOTATION, NGINX_PREFIX, SLUICE_PREFIX};
 
-use crate::model::{Backend, DefaultBackend, HostRoutes, IngressRef, ServiceRef, Snapshot};
-use crate::router::{Rejection, RouteSpec};
-use validate::{
-    REWRITE_TARGET, RuleHost, USE_REGEX, annotation_field, parse_bool, path_kind, rule_host,
-    rule_path,
+use crate::model::{
+    Backend, DefaultBackend, HostRoutes, IngressPolicy, IngressRef, ServiceRef, Snapshot,
 };
+use crate::router::{Rejection, RouteSpec};
+use validate::{RuleHost, path_kind, rule_host, rule_path};
 
 /// The `spec.controller` of every Sluice IngressClass.
 pub const CONTROLLER_NAME: &str = "sluice.dev/ingress-controller";
@@ -107,6 +108,8 @@ pub struct ClusterState {
     pub default_certificate: Option<Secret>,
     /// Parsed certificates, reused between translations while a Secret's bytes are unchanged.
     pub certificates: CertificateCache,
+    /// Parsed `auth-secret` credentials, reused the same way.
+    pub credentials: CredentialsCache,
 }
 
 impl ClusterState {
@@ -270,6 +273,7 @@ pub fn translate(state: &ClusterState, scope: &ClassScope) -> (Snapshot, Vec<Pro
         hosts: HashMap::new(),
         origins: Vec::new(),
         catch_all_default: None,
+        secrets_used: HashSet::new(),
     };
     for (member, (source, ingress)) in members.iter().enumerate() {
         builder.add_ingress(member, source, ingress);
@@ -318,6 +322,8 @@ struct Builder<'a> {
     /// Indexed by `RouteSpec::origin`.
     origins: Vec<Origin>,
     catch_all_default: Option<DefaultBackend>,
+    /// Credential Secrets read in this translation: the rest are dropped from the cache.
+    secrets_used: HashSet<ObjectKey>,
 }
 
 impl Builder<'_> {
@@ -347,37 +353,31 @@ impl Builder<'_> {
         }
     }
 
-    /// Whether this Ingress puts its hosts in regex mode (`use-regex` or `rewrite-target`).
-    fn regex_mode(&mut self, source: &IngressRef, meta: &ObjectMeta) -> bool {
-        let annotations = meta.annotations.as_ref();
-        let use_regex = match USE_REGEX.get(annotations) {
-            Some((key, value)) => parse_bool(value).unwrap_or_else(|error| {
-                self.problem(source, annotation_field(key), error);
-                false
-            }),
-            None => false,
-        };
-        let rewrite = REWRITE_TARGET
-            .get(annotations)
-            .is_some_and(|(_, target)| !target.is_empty());
-        use_regex || rewrite
-    }
-
     fn add_ingress(&mut self, member: usize, source: &IngressRef, ingress: &Ingress) {
-        self.add_routes(member, source, ingress);
-        self.add_tls(source, ingress);
+        let (policy, parsed) = self.ingress_policy(source, ingress);
+        // ingress-nginx puts an Ingress's hosts in regex mode for use-regex or rewrite-target.
+        let regex_mode = parsed.policies.rewrite.regex_mode();
+        self.add_routes(member, source, ingress, regex_mode, &policy);
+        self.add_tls(source, ingress, &parsed.policies);
     }
 
-    fn add_routes(&mut self, member: usize, source: &IngressRef, ingress: &Ingress) {
+    fn add_routes(
+        &mut self,
+        member: usize,
+        source: &IngressRef,
+        ingress: &Ingress,
+        regex_mode: bool,
+        policy: &Arc<IngressPolicy>,
+    ) {
         let Some(spec) = &ingress.spec else {
             return;
         };
-        let regex_mode = self.regex_mode(source, &ingress.metadata);
         let default = spec.default_backend.as_ref().and_then(|backend| {
             let backend = self.backend(source, backend, "spec.defaultBackend")?;
             Some(DefaultBackend {
                 backend,
                 source: source.clone(),
+                policy: policy.clone(),
             })
         });
         let rules = spec.rules.as_deref().unwrap_or_default();
@@ -475,6 +475,7 @@ impl Builder<'_> {
                         kind,
                         backend,
                         source: source.clone(),
+                        policy: policy.clone(),
                         origin,
                     });
             }
@@ -482,6 +483,7 @@ impl Builder<'_> {
     }
 
     fn finish(mut self, members: &[(IngressRef, &Ingress)]) -> (Snapshot, Vec<Problem>) {
+        self.state.credentials.retain(&self.secrets_used);
         let mut snapshot = Snapshot {
             tls: self.finish_tls(),
             ..Snapshot::default()

@@ -12,7 +12,6 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::backend::SERVICE_NAME_LABEL;
-use super::tls::{TLS_CERT_KEY, TLS_PRIVATE_KEY_KEY};
 use super::validate::{LEGACY_CLASS_ANNOTATION, NGINX_PREFIX, SLUICE_PREFIX};
 
 /// Keeps identity, ordering and concurrency fields; drops the rest of the metadata.
@@ -100,8 +99,9 @@ pub fn strip_endpoint_slice(slice: &mut EndpointSlice) {
     }
 }
 
-/// Keeps the origin annotation and the certificate and key; drops everything else (other data
-/// keys, labels, managedFields), so the fleet holds no more secret material than it serves.
+/// Keeps the origin annotation and the data; drops everything else (labels, managedFields,
+/// `stringData`). Every data key stays: mirrors hold only Secrets an Ingress of this class
+/// names, and an `auth-map` Secret keeps one key per user.
 pub fn strip_secret(secret: &mut Secret) {
     let origin = secret
         .metadata
@@ -111,7 +111,4 @@ pub fn strip_secret(secret: &mut Secret) {
     strip_metadata(&mut secret.metadata);
     secret.metadata.annotations = origin.map(|entry| BTreeMap::from([entry]));
     secret.string_data = None;
-    if let Some(data) = &mut secret.data {
-        data.retain(|key, _| key == TLS_CERT_KEY || key == TLS_PRIVATE_KEY_KEY);
-    }
 }

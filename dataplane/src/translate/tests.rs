@@ -466,7 +466,7 @@ fn invalid_use_regex_problem_field() {
         &[problem(
             "bad",
             "metadata.annotations['sluice.dev/use-regex']",
-            "\"maybe\" is not a boolean",
+            "invalid value \"maybe\": expected true or false",
         )],
     );
     assert!(!snapshot.exact_hosts["h.example"].regex_mode);

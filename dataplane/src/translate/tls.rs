@@ -32,8 +32,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::ParsedCertificate;
 use rustls::sign::CertifiedKey;
 
-use super::validate::{AnnotationKey, RuleHost, annotation_field, parse_bool, rule_host};
+use super::validate::{AnnotationKey, RuleHost, annotation_field, rule_host};
 use super::{Builder, ObjectKey, Problem, ProblemObject, describe_host};
+use sluice_crds::annotations::Policies;
+
 use crate::model::{
     Certificate, IngressRef, Passthrough, RedirectFlags, Termination, TlsHost, TlsTable,
 };
@@ -42,14 +44,6 @@ use crate::model::{
 pub const TLS_CERT_KEY: &str = "tls.crt";
 pub const TLS_PRIVATE_KEY_KEY: &str = "tls.key";
 
-pub(crate) const SSL_REDIRECT: AnnotationKey = AnnotationKey {
-    sluice: "sluice.dev/ssl-redirect",
-    nginx: "nginx.ingress.kubernetes.io/ssl-redirect",
-};
-pub(crate) const FORCE_SSL_REDIRECT: AnnotationKey = AnnotationKey {
-    sluice: "sluice.dev/force-ssl-redirect",
-    nginx: "nginx.ingress.kubernetes.io/force-ssl-redirect",
-};
 pub(crate) const SSL_PASSTHROUGH: AnnotationKey = AnnotationKey {
     sluice: "sluice.dev/ssl-passthrough",
     nginx: "nginx.ingress.kubernetes.io/ssl-passthrough",
@@ -266,23 +260,6 @@ fn is_root_path(path: &HTTPIngressPath) -> bool {
 }
 
 impl Builder<'_> {
-    /// A boolean annotation, `default` when absent; an invalid value is a problem.
-    fn bool_annotation(
-        &mut self,
-        source: &IngressRef,
-        ingress: &Ingress,
-        key: AnnotationKey,
-        default: bool,
-    ) -> bool {
-        match key.get(ingress.metadata.annotations.as_ref()) {
-            Some((name, value)) => parse_bool(value).unwrap_or_else(|error| {
-                self.problem(source, annotation_field(name), error);
-                default
-            }),
-            None => default,
-        }
-    }
-
     /// The certificate of Secret `key` (an origin key), counting it as used.
     fn certificate(&mut self, key: &ObjectKey) -> Result<Arc<Certificate>, SecretError> {
         self.tls.used.insert(key.clone());
@@ -300,28 +277,24 @@ impl Builder<'_> {
     }
 
     /// Adds one Ingress's TLS: redirect flags, passthrough, `spec.tls`.
-    pub(super) fn add_tls(&mut self, source: &IngressRef, ingress: &Ingress) {
+    pub(super) fn add_tls(&mut self, source: &IngressRef, ingress: &Ingress, policies: &Policies) {
         let defaults = RedirectFlags::default();
         let flags = RedirectFlags {
-            ssl_redirect: self.bool_annotation(
-                source,
-                ingress,
-                SSL_REDIRECT,
-                defaults.ssl_redirect,
-            ),
-            force_ssl_redirect: self.bool_annotation(
-                source,
-                ingress,
-                FORCE_SSL_REDIRECT,
-                defaults.force_ssl_redirect,
-            ),
+            ssl_redirect: policies
+                .redirect
+                .ssl_redirect
+                .unwrap_or(defaults.ssl_redirect),
+            force_ssl_redirect: policies
+                .redirect
+                .force_ssl_redirect
+                .unwrap_or(defaults.force_ssl_redirect),
         };
         if flags != defaults {
             self.tls.redirects.insert(source.clone(), flags);
         }
         let Some(spec) = &ingress.spec else { return };
 
-        if self.bool_annotation(source, ingress, SSL_PASSTHROUGH, false) {
+        if policies.tls.passthrough == Some(true) {
             self.add_passthrough(source, ingress, spec);
         }
 

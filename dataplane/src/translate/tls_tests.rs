@@ -381,7 +381,7 @@ fn passthrough_table() {
             problem(
                 "invalid",
                 "metadata.annotations['nginx.ingress.kubernetes.io/ssl-passthrough']",
-                "not a boolean",
+                "expected true or false",
             ),
             problem(
                 "later",
@@ -405,7 +405,7 @@ fn passthrough_table() {
             problem(
                 "invalid",
                 "metadata.annotations['nginx.ingress.kubernetes.io/ssl-passthrough']",
-                "not a boolean",
+                "expected true or false",
             ),
             problem(
                 "later",
@@ -461,7 +461,7 @@ fn redirect_annotations() {
         &[problem(
             "plain",
             "metadata.annotations['nginx.ingress.kubernetes.io/ssl-redirect']",
-            "not a boolean",
+            "expected true or false",
         )],
     );
     assert_eq!(
@@ -610,7 +610,8 @@ fn mirrors_are_stripped_and_keyed_by_origin() {
     assert_eq!(state.secrets.len(), 1);
     let stored = &state.secrets[&ObjectKey::new(NS, "site")];
     let keys: Vec<&String> = stored.data.as_ref().expect("data").keys().collect();
-    assert_eq!(keys, ["tls.crt", "tls.key"]);
+    // Every data key stays (an auth-map Secret has one per user); the metadata goes.
+    assert_eq!(keys, ["ca.crt", "tls.crt", "tls.key"]);
     assert_eq!(
         stored.metadata.annotations.as_ref().map(|a| a.len()),
         Some(1)

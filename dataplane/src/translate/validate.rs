@@ -34,8 +34,6 @@ pub enum Invalid {
         suffix: &'static str,
         kind: PathKind,
     },
-    #[error("{0:?} is not a boolean (true or false)")]
-    Bool(String),
 }
 
 /// Where an Ingress rule's paths go.
@@ -158,15 +156,6 @@ pub(crate) struct AnnotationKey {
     pub nginx: &'static str,
 }
 
-pub(crate) const USE_REGEX: AnnotationKey = AnnotationKey {
-    sluice: "sluice.dev/use-regex",
-    nginx: "nginx.ingress.kubernetes.io/use-regex",
-};
-pub(crate) const REWRITE_TARGET: AnnotationKey = AnnotationKey {
-    sluice: "sluice.dev/rewrite-target",
-    nginx: "nginx.ingress.kubernetes.io/rewrite-target",
-};
-
 impl AnnotationKey {
     /// The value and the full key it was read from (for the problem's field path).
     pub(crate) fn get<'a>(
@@ -183,15 +172,6 @@ impl AnnotationKey {
 /// The field path of an annotation, as Events name it.
 pub(crate) fn annotation_field(key: &str) -> String {
     format!("metadata.annotations['{key}']")
-}
-
-/// Go's `strconv.ParseBool`, which ingress-nginx uses for boolean annotations.
-pub(crate) fn parse_bool(value: &str) -> Result<bool, Invalid> {
-    match value {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        other => Err(Invalid::Bool(other.to_owned())),
-    }
 }
 
 #[cfg(test)]
@@ -281,32 +261,5 @@ mod tests {
         );
         assert_eq!(path_kind("prefix"), Err(Invalid::PathType("prefix".into())));
         assert_eq!(path_kind(""), Err(Invalid::PathType("".into())));
-    }
-
-    #[test]
-    fn parse_bool_table() {
-        for t in ["1", "t", "T", "true", "TRUE", "True"] {
-            assert_eq!(parse_bool(t), Ok(true), "{t}");
-        }
-        for f in ["0", "f", "F", "false", "FALSE", "False"] {
-            assert_eq!(parse_bool(f), Ok(false), "{f}");
-        }
-        assert_eq!(parse_bool("yes"), Err(Invalid::Bool("yes".into())));
-    }
-
-    #[test]
-    fn sluice_annotation_wins() {
-        let mut annotations = BTreeMap::new();
-        annotations.insert(USE_REGEX.nginx.to_owned(), "true".to_owned());
-        assert_eq!(
-            USE_REGEX.get(Some(&annotations)),
-            Some((USE_REGEX.nginx, "true"))
-        );
-        annotations.insert(USE_REGEX.sluice.to_owned(), "false".to_owned());
-        assert_eq!(
-            USE_REGEX.get(Some(&annotations)),
-            Some((USE_REGEX.sluice, "false"))
-        );
-        assert_eq!(USE_REGEX.get(None), None);
     }
 }
