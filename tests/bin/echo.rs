@@ -71,6 +71,7 @@ async fn echo(
         .or_else(|| req.uri().authority().map(|a| a.to_string()))
         .unwrap_or_default();
     let e = Echo {
+        version: format!("{:?}", req.version()),
         backend: name.to_string(),
         method: req.method().to_string(),
         host,

@@ -490,6 +490,15 @@ async fn redirects_rewrites_cors_limits_and_access_lists() -> anyhow::Result<()>
         "web",
     )
     .await?;
+    w.ingress(
+        "www",
+        &[("from-to-www-redirect", "true")],
+        "shop.example.com",
+        "/",
+        "Prefix",
+        "web",
+    )
+    .await?;
     // An allow list that cannot be parsed fails closed: the Ingress answers 503.
     w.ingress(
         "bad-allowlist",
@@ -523,6 +532,15 @@ async fn redirects_rewrites_cors_limits_and_access_lists() -> anyhow::Result<()>
         .wait_status(get("approot.example.com", "/app/page"), 200)
         .await?;
     assert_eq!(resp.echo().map(|e| e.path), Some("/app/page".to_owned()));
+
+    let resp = w
+        .wait_status(get("www.shop.example.com", "/cart?id=3"), 308)
+        .await?;
+    assert_eq!(
+        resp.header("location"),
+        Some("http://shop.example.com/cart?id=3")
+    );
+    assert_eq!(w.send(get("shop.example.com", "/")).await?.status, 200);
 
     // rewrite-target with the capture group of the regex path, the query kept.
     let resp = w
@@ -899,5 +917,68 @@ async fn invalid_values_are_reported_and_the_rest_applies() -> anyhow::Result<()
     assert!(note.contains("cookie"), "suggests cookie: {note}");
     w.wait_event("typos", "proxy-read-timeout").await?;
     w.wait_event("typos", "rate-limit").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backend_protocols_reach_tls_and_h2c_backends() -> anyhow::Result<()> {
+    let mut w = world("pol-proto", json!({})).await?;
+    // A TLS echo backend with a self-signed certificate (proxy-ssl-verify is off by default,
+    // as in ingress-nginx) and a plain one that also speaks h2c.
+    let secure = Backend::https("secure-0", 8443, &["secure.internal"]).await?;
+    let ports = [ServicePortSpec {
+        name: "https".into(),
+        port: 80,
+        target_port: 8443,
+    }];
+    publish_service(&w.client, &w.app.name, "secure", &ports, &[secure.addr]).await?;
+    w.backends.push(secure);
+    w.service("plain", 1).await?;
+    w.ingress(
+        "https-backend",
+        &[("backend-protocol", "HTTPS")],
+        "tls-backend.example.com",
+        "/",
+        "Prefix",
+        "secure",
+    )
+    .await?;
+    w.ingress(
+        "grpc-backend",
+        &[("backend-protocol", "GRPC")],
+        "h2c-backend.example.com",
+        "/",
+        "Prefix",
+        "plain",
+    )
+    .await?;
+    w.ingress(
+        "http-backend",
+        &[],
+        "http-backend.example.com",
+        "/",
+        "Prefix",
+        "plain",
+    )
+    .await?;
+
+    let resp = w
+        .wait_status(get("tls-backend.example.com", "/x"), 200)
+        .await?;
+    let echo = resp.echo().context("HTTPS backend: not an echo")?;
+    assert!(echo.tls, "the backend saw TLS");
+    assert_eq!(echo.backend, "secure-0");
+    let resp = w
+        .wait_status(get("h2c-backend.example.com", "/svc.Echo/Call"), 200)
+        .await?;
+    let echo = resp.echo().context("GRPC backend: not an echo")?;
+    assert_eq!(echo.version, "HTTP/2.0", "GRPC goes upstream as h2c");
+    assert_eq!(echo.headers.get("te").map(String::as_str), Some("trailers"));
+    let resp = w
+        .wait_status(get("http-backend.example.com", "/"), 200)
+        .await?;
+    let echo = resp.echo().context("HTTP backend: not an echo")?;
+    assert_eq!(echo.version, "HTTP/1.1");
+    assert!(!echo.tls);
     Ok(())
 }

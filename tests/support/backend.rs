@@ -27,6 +27,9 @@ pub struct Echo {
     pub path: String,
     pub headers: std::collections::BTreeMap<String, String>,
     pub tls: bool,
+    /// `HTTP/1.1` or `HTTP/2.0`, as the backend received the request.
+    #[serde(default)]
+    pub version: String,
 }
 
 /// The certificate a TLS backend serves, for clients that verify it.
@@ -175,6 +178,7 @@ async fn echo(
             .unwrap_or_default(),
         headers,
         tls,
+        version: format!("{:?}", req.version()),
     };
     // Drain the request body so keep-alive connections stay usable.
     let _ = req.into_body().collect().await;

@@ -394,6 +394,27 @@ impl Proxy {
 
         let path = headers::normalize_path(parts.uri.path())?;
 
+        if !snapshot.www_redirects.is_empty()
+            && let Some(canonical) = snapshot.www_redirects.get(normalize_host(host).as_ref())
+        {
+            let scheme = if client.tls { "https" } else { "http" };
+            let port = host
+                .rsplit_once(':')
+                .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+                .map_or("", |(_, p)| p);
+            let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+            let location = if port.is_empty() {
+                format!("{scheme}://{canonical}{target}")
+            } else {
+                format!("{scheme}://{canonical}:{port}{target}")
+            };
+            return Err(ProxyError::Redirect {
+                location: HeaderValue::try_from(location)
+                    .map_err(|_| ProxyError::BadRequest("invalid request target"))?,
+                status: StatusCode::PERMANENT_REDIRECT,
+            });
+        }
+
         let matched = snapshot.route(host, &path);
         match &matched {
             Some(matched) => {

@@ -274,6 +274,7 @@ pub fn translate(state: &ClusterState, scope: &ClassScope) -> (Snapshot, Vec<Pro
         origins: Vec::new(),
         catch_all_default: None,
         secrets_used: HashSet::new(),
+        www_aliases: Vec::new(),
     };
     for (member, (source, ingress)) in members.iter().enumerate() {
         builder.add_ingress(member, source, ingress);
@@ -324,6 +325,8 @@ struct Builder<'a> {
     catch_all_default: Option<DefaultBackend>,
     /// Credential Secrets read in this translation: the rest are dropped from the cache.
     secrets_used: HashSet<ObjectKey>,
+    /// `from-to-www-redirect` (alias, canonical) pairs, oldest Ingress first.
+    www_aliases: Vec<(String, String)>,
 }
 
 impl Builder<'_> {
@@ -358,7 +361,25 @@ impl Builder<'_> {
         // ingress-nginx puts an Ingress's hosts in regex mode for use-regex or rewrite-target.
         let regex_mode = parsed.policies.rewrite.regex_mode();
         self.add_routes(member, source, ingress, regex_mode, &policy);
+        if parsed.policies.redirect.from_to_www == Some(true) {
+            self.add_www_aliases(ingress);
+        }
         self.add_tls(source, ingress, &parsed.policies);
+    }
+
+    /// ingress-nginx's `from-to-www-redirect`: `www.foo.com` redirects to `foo.com` (or the
+    /// reverse) when no rule names it; decided in `finish`, once every host is known.
+    fn add_www_aliases(&mut self, ingress: &Ingress) {
+        let rules = ingress.spec.iter().flat_map(|s| s.rules.iter().flatten());
+        for rule in rules {
+            if let Ok(RuleHost::Exact(host)) = rule_host(rule.host.as_deref()) {
+                let alias = match host.strip_prefix("www.") {
+                    Some(bare) => bare.to_owned(),
+                    None => format!("www.{host}"),
+                };
+                self.www_aliases.push((alias, host));
+            }
+        }
     }
 
     fn add_routes(
@@ -517,6 +538,12 @@ impl Builder<'_> {
                 RuleHost::Wildcard(parent) => {
                     snapshot.wildcard_hosts.insert(parent, routes);
                 }
+            }
+        }
+
+        for (alias, canonical) in std::mem::take(&mut self.www_aliases) {
+            if !snapshot.exact_hosts.contains_key(&alias) {
+                snapshot.www_redirects.entry(alias).or_insert(canonical);
             }
         }
 
