@@ -365,6 +365,10 @@ pub struct Snapshot {
     pub default_backend: Option<Arc<Backend>>,
     /// TLS per host: certificates, passthrough, redirect flags.
     pub tls: TlsTable,
+    /// `from-to-www-redirect`: a host no rule names (`www.foo.com`) → the host to redirect
+    /// it to (`foo.com`), and the other way round.
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    pub www_redirects: HashMap<String, String>,
 }
 
 impl Snapshot {
