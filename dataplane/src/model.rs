@@ -435,6 +435,32 @@ pub struct Termination {
     #[serde(serialize_with = "option_through_arc")]
     pub certificate: Option<Arc<Certificate>>,
     pub source: IngressRef,
+    /// `ssl-ciphers` of `source`; `None`: the set's `sslCiphers`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls12_ciphers: Option<Tls12Ciphers>,
+}
+
+/// A host's own TLS 1.2 cipher suites (`ssl-ciphers`), in preference order. As nginx's
+/// `ssl_ciphers`, it replaces only the set's TLS 1.2 suites: TLS 1.3 suites and protocol
+/// versions stay set-wide. Empty: TLS 1.2 is off for the host. Compared and hashed by content
+/// (the proxy caches its rustls configs by it); serialized as the suites' OpenSSL names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Tls12Ciphers(pub Arc<[sluice_crds::CipherSuite]>);
+
+impl Tls12Ciphers {
+    pub fn new(suites: &[sluice_crds::CipherSuite]) -> Self {
+        Tls12Ciphers(Arc::from(suites))
+    }
+
+    pub fn suites(&self) -> &[sluice_crds::CipherSuite] {
+        &self.0
+    }
+}
+
+impl Serialize for Tls12Ciphers {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter())
+    }
 }
 
 /// SSL passthrough of one host: TLS connections are forwarded by SNI, undecrypted.

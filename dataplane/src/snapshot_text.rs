@@ -188,6 +188,7 @@ mod tests {
                 terminate: Some(Termination {
                     certificate: Some(Arc::new(certificate)),
                     source: IngressRef::new("apps", "site"),
+                    tls12_ciphers: None,
                 }),
                 passthrough: None,
             },

@@ -169,6 +169,7 @@ mod tests {
             terminate: Some(Termination {
                 certificate,
                 source: ingress(source),
+                tls12_ciphers: None,
             }),
             passthrough: None,
         }

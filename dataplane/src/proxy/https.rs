@@ -7,6 +7,7 @@
 //! (the name the certificate is chosen for, and the one requests are checked against). Both
 //! parsers ignore the same invalid names; should they still disagree so that rustls's name is a
 //! passthrough host, the connection is closed rather than terminated with the wrong policy.
+//! rustls's name also picks the host's `ssl-ciphers`, with its certificate.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -27,7 +28,7 @@ use tokio_rustls::LazyConfigAcceptor;
 use super::client_hello::{ClientHelloError, read_client_hello};
 use super::listener::{HEADER_READ_TIMEOUT, accept_connection, scopeguard};
 use super::proxy_protocol::PrefixedIo;
-use super::tls::{HANDSHAKE_TIMEOUT, Tls};
+use super::tls::{HANDSHAKE_TIMEOUT, Tls, tls12_ciphers};
 use super::{ClientInfo, Proxy, passthrough};
 use crate::router::normalize_host;
 use crate::tls::TlsPolicy;
@@ -180,7 +181,8 @@ async fn serve_connection(
         }
     };
     let certificate = tls.certificate(&snapshot, own).clone();
-    let server_config = match tls.server_config(&snapshot, &config, &certificate) {
+    let tls12 = tls12_ciphers(&snapshot, server_name.as_deref());
+    let server_config = match tls.server_config(&snapshot, &config, &certificate, tls12) {
         Ok(server_config) => server_config,
         Err(error) => {
             metrics.tls_connection("handshake");

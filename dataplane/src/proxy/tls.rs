@@ -8,6 +8,11 @@
 //! its session cache, so resumption keeps working) across snapshot swaps that do not touch it,
 //! such as endpoint changes; a rotated Secret is a new certificate, so the next handshake
 //! builds a new config with it.
+//!
+//! A host with its own `ssl-ciphers` ([`Tls12Ciphers`]) gets a config of its own: rustls
+//! offers what the provider holds, so the suites must be chosen when the config is built. The
+//! cache key is the certificate and the selection, and entries neither used by the current
+//! snapshot nor the fallbacks are dropped at the first handshake after a swap.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -21,7 +26,7 @@ use rustls::{SupportedCipherSuite, SupportedProtocolVersion};
 use sluice_crds::dataplane_config::DataplaneConfig;
 use sluice_crds::{CipherSuite, TlsProtocol};
 
-use crate::model::{Certificate, Snapshot};
+use crate::model::{Certificate, Snapshot, Tls12Ciphers};
 
 /// How long a client has from connecting to finishing the TLS handshake (ClientHello read
 /// included). nginx's `ssl_handshake_timeout` is 60 s; a handshake needs one round trip, and a
@@ -83,6 +88,26 @@ pub fn provider(config: &DataplaneConfig) -> CryptoProvider {
     }
 }
 
+/// [`provider`] for a host: with its own `ssl-ciphers`, the set's TLS 1.3 suites then exactly
+/// the host's TLS 1.2 suites, in its order (nginx's `ssl_ciphers` replaces the TLS 1.2 list
+/// only).
+pub fn host_provider(config: &DataplaneConfig, tls12: Option<&Tls12Ciphers>) -> CryptoProvider {
+    let mut provider = provider(config);
+    if let Some(tls12) = tls12 {
+        provider
+            .cipher_suites
+            .retain(|s| s.version() == &rustls::version::TLS13);
+        provider.cipher_suites.extend(
+            tls12
+                .suites()
+                .iter()
+                .filter(|c| !c.is_tls13())
+                .map(|c| suite(*c)),
+        );
+    }
+    provider
+}
+
 /// The configured protocol versions.
 pub fn versions(config: &DataplaneConfig) -> Vec<&'static SupportedProtocolVersion> {
     config
@@ -95,14 +120,43 @@ pub fn versions(config: &DataplaneConfig) -> Vec<&'static SupportedProtocolVersi
         .collect()
 }
 
+/// [`versions`] for a host: an empty `ssl-ciphers` selection turns TLS 1.2 off.
+pub fn host_versions(
+    config: &DataplaneConfig,
+    tls12: Option<&Tls12Ciphers>,
+) -> Vec<&'static SupportedProtocolVersion> {
+    let mut versions = versions(config);
+    if tls12.is_some_and(|c| c.suites().is_empty()) {
+        versions.retain(|v| v.version != rustls::ProtocolVersion::TLSv1_2);
+    }
+    versions
+}
+
 /// A server config serving `certificate` with the configured versions and suites and ALPN
 /// h2 / http/1.1.
 pub fn server_config(
     config: &DataplaneConfig,
     certificate: &Certificate,
 ) -> Result<ServerConfig, rustls::Error> {
-    let mut server = ServerConfig::builder_with_provider(Arc::new(provider(config)))
-        .with_protocol_versions(&versions(config))?
+    host_server_config(config, certificate, None)
+}
+
+/// [`server_config`] for a host with its own `ssl-ciphers` (`None`: the set's).
+pub fn host_server_config(
+    config: &DataplaneConfig,
+    certificate: &Certificate,
+    tls12: Option<&Tls12Ciphers>,
+) -> Result<ServerConfig, rustls::Error> {
+    let versions = host_versions(config, tls12);
+    if versions.is_empty() {
+        // rustls would build a config no client can use; say why instead.
+        return Err(rustls::Error::General(
+            "ssl-ciphers turns TLS 1.2 off and the set's sslProtocols enable no other version"
+                .to_owned(),
+        ));
+    }
+    let mut server = ServerConfig::builder_with_provider(Arc::new(host_provider(config, tls12)))
+        .with_protocol_versions(&versions)?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(SingleCertAndKey::from(certificate.key.clone())));
     server.alpn_protocols = ALPN_PROTOCOLS.iter().map(|p| p.to_vec()).collect();
@@ -136,9 +190,24 @@ struct Cache {
     config: Option<Arc<DataplaneConfig>>,
     /// The snapshot generation last pruned for.
     generation: Option<u64>,
-    /// Keyed by the certificate's address; the entry holds the certificate, so the address
-    /// cannot be reused by another one while the entry exists.
-    configs: HashMap<usize, (Arc<Certificate>, Arc<ServerConfig>)>,
+    /// Keyed by the certificate's address and the host's `ssl-ciphers`; the entry holds the
+    /// certificate, so the address cannot be reused by another one while the entry exists.
+    configs: HashMap<CacheKey, (Arc<Certificate>, Arc<ServerConfig>)>,
+}
+
+type CacheKey = (usize, Option<Tls12Ciphers>);
+
+/// The `ssl-ciphers` of the host a connection for `server_name` is terminated as (`None`: the
+/// set's suites). Same lookup as the certificate's ([`Snapshot::tls_policy`]).
+pub fn tls12_ciphers<'a>(
+    snapshot: &'a Snapshot,
+    server_name: Option<&str>,
+) -> Option<&'a Tls12Ciphers> {
+    let host = snapshot.tls_host(server_name?)?;
+    if host.passthrough.is_some() {
+        return None;
+    }
+    host.terminate.as_ref()?.tls12_ciphers.as_ref()
 }
 
 /// TLS termination state shared by every HTTPS connection.
@@ -177,16 +246,21 @@ impl Tls {
             .unwrap_or(&self.generated)
     }
 
-    /// The server config for `certificate` under `config`, from the cache when possible.
+    /// The server config for `certificate` and a host's `tls12` ciphers (`None`: the set's)
+    /// under `config`, from the cache when possible.
     ///
-    /// If the configured versions and suites cannot make a config (say, only TLS 1.2 enabled
-    /// but only TLS 1.3 suites named), ingress-nginx's defaults are used instead, so the
-    /// listener keeps serving; the operator validates the settings, this is the last guard.
+    /// If the host's ciphers cannot make a config with the set's versions (TLS 1.2 off for the
+    /// host, only TLS 1.2 enabled set-wide), the set's suites are used for it. If the
+    /// configured versions and suites cannot make a config (say, only TLS 1.2 enabled but only
+    /// TLS 1.3 suites named), ingress-nginx's defaults are used instead, so the listener keeps
+    /// serving; the operator validates the settings, this is the last guard. Fallbacks are
+    /// cached like the rest, so each is logged once per certificate and settings.
     pub fn server_config(
         &self,
         snapshot: &Snapshot,
         config: &Arc<DataplaneConfig>,
         certificate: &Arc<Certificate>,
+        tls12: Option<&Tls12Ciphers>,
     ) -> Result<Arc<ServerConfig>, TlsSetupError> {
         // A panic while holding the lock leaves only a cache behind: keep using it.
         let mut cache = self
@@ -202,33 +276,58 @@ impl Tls {
             cache.config = Some(config.clone());
         }
         if cache.generation != Some(snapshot.generation) {
-            // Drop configs of certificates the snapshot no longer uses (deleted or rotated
-            // Secrets), once per snapshot.
-            let live: HashSet<usize> = snapshot
+            // Drop configs of certificates and cipher selections the snapshot no longer uses
+            // (deleted or rotated Secrets, changed ssl-ciphers), once per snapshot.
+            let pointer = |c: &Arc<Certificate>| Arc::as_ptr(c) as usize;
+            let live: HashSet<CacheKey> = snapshot
                 .tls
                 .exact
                 .values()
                 .chain(snapshot.tls.wildcard.values())
-                .filter_map(|h| h.terminate.as_ref()?.certificate.as_ref())
-                .chain(snapshot.tls.default_certificate.as_ref())
-                .chain(Some(&self.generated))
-                .map(|c| Arc::as_ptr(c) as usize)
+                .filter_map(|h| h.terminate.as_ref())
+                .map(|t| {
+                    let certificate = self.certificate(snapshot, t.certificate.as_ref());
+                    (pointer(certificate), t.tls12_ciphers.clone())
+                })
+                .chain(
+                    snapshot
+                        .tls
+                        .default_certificate
+                        .as_ref()
+                        .map(|c| (pointer(c), None)),
+                )
+                .chain(Some((pointer(&self.generated), None)))
                 .collect();
             cache.configs.retain(|key, _| live.contains(key));
             cache.generation = Some(snapshot.generation);
         }
-        let key = Arc::as_ptr(certificate) as usize;
+        let key = (Arc::as_ptr(certificate) as usize, tls12.cloned());
         if let Some((cached, server)) = cache.configs.get(&key)
             && Arc::ptr_eq(cached, certificate)
         {
             return Ok(server.clone());
         }
-        let server = match server_config(config, certificate) {
-            Ok(server) => server,
+        let set_wide = || match server_config(config, certificate) {
+            Ok(server) => Ok(server),
             Err(error) => {
                 tracing::warn!(%error, "the TLS settings cannot be used; serving ingress-nginx's defaults");
-                server_config(&DataplaneConfig::default(), certificate)?
+                server_config(&DataplaneConfig::default(), certificate)
             }
+        };
+        let server = match tls12 {
+            None => set_wide()?,
+            Some(tls12) => match host_server_config(config, certificate, Some(tls12)) {
+                Ok(server) => server,
+                Err(error) => {
+                    tracing::warn!(
+                        %error,
+                        certificate = %certificate.source,
+                        ssl_ciphers = ?tls12.suites(),
+                        "a host's ssl-ciphers cannot be used with the set's TLS settings; serving the set's cipher suites for it"
+                    );
+                    set_wide()?
+                }
+            },
         };
         let server = Arc::new(server);
         cache
@@ -294,19 +393,24 @@ mod tests {
                 terminate: Some(Termination {
                     certificate: Some(own.clone()),
                     source: crate::model::IngressRef::new("apps", "a"),
+                    tls12_ciphers: None,
                 }),
                 passthrough: None,
             },
         );
         let config = Arc::new(DataplaneConfig::default());
-        let a = tls.server_config(&snapshot, &config, &own).expect("config");
-        let b = tls.server_config(&snapshot, &config, &own).expect("config");
+        let a = tls
+            .server_config(&snapshot, &config, &own, None)
+            .expect("config");
+        let b = tls
+            .server_config(&snapshot, &config, &own, None)
+            .expect("config");
         assert!(Arc::ptr_eq(&a, &b), "cached");
         assert_eq!(a.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
         let fallback = tls.certificate(&snapshot, None).clone();
         assert!(Arc::ptr_eq(&fallback, tls.generated()));
         let c = tls
-            .server_config(&snapshot, &config, &fallback)
+            .server_config(&snapshot, &config, &fallback, None)
             .expect("config");
         assert!(!Arc::ptr_eq(&a, &c));
 
@@ -316,7 +420,7 @@ mod tests {
             ..DataplaneConfig::default()
         });
         let d = tls
-            .server_config(&snapshot, &config2, &own)
+            .server_config(&snapshot, &config2, &own, None)
             .expect("config");
         assert!(!Arc::ptr_eq(&a, &d));
 
@@ -326,7 +430,7 @@ mod tests {
             ..Snapshot::default()
         };
         let _ = tls
-            .server_config(&next, &config2, &fallback)
+            .server_config(&next, &config2, &fallback, None)
             .expect("config");
         assert_eq!(tls.cache.lock().expect("lock").configs.len(), 1);
         next.tls.default_certificate = Some(own.clone());
@@ -339,6 +443,92 @@ mod tests {
             ..DataplaneConfig::default()
         });
         assert!(server_config(&broken, &own).is_err());
-        assert!(tls.server_config(&next, &broken, &own).is_ok());
+        assert!(tls.server_config(&next, &broken, &own, None).is_ok());
+    }
+
+    #[test]
+    fn host_ciphers_get_their_own_cached_configs_until_unused() {
+        let tls = Tls::new().expect("generate");
+        let own = Arc::new(generate_certificate().expect("cert"));
+        let aes128 = Tls12Ciphers::new(&[CipherSuite::EcdheEcdsaAes128GcmSha256]);
+        let none = Tls12Ciphers::new(&[]);
+        let host = |name: &str, tls12_ciphers: Option<Tls12Ciphers>| TlsHost {
+            host: name.into(),
+            terminate: Some(Termination {
+                certificate: Some(own.clone()),
+                source: crate::model::IngressRef::new("apps", "a"),
+                tls12_ciphers,
+            }),
+            passthrough: None,
+        };
+        let mut snapshot = Snapshot::default();
+        snapshot
+            .tls
+            .exact
+            .insert("a.example".into(), host("a.example", Some(aes128.clone())));
+        snapshot
+            .tls
+            .exact
+            .insert("b.example".into(), host("b.example", None));
+        let config = Arc::new(DataplaneConfig::default());
+        let get = |snapshot: &Snapshot, config: &Arc<DataplaneConfig>, c: Option<&Tls12Ciphers>| {
+            tls.server_config(snapshot, config, &own, c)
+                .expect("config")
+        };
+        let plain = get(&snapshot, &config, None);
+        let restricted = get(&snapshot, &config, Some(&aes128));
+        assert!(!Arc::ptr_eq(&plain, &restricted));
+        // Equal selections (another Arc, same suites) share the config.
+        let again = Tls12Ciphers::new(&[CipherSuite::EcdheEcdsaAes128GcmSha256]);
+        assert!(Arc::ptr_eq(
+            &restricted,
+            &get(&snapshot, &config, Some(&again))
+        ));
+        assert_eq!(tls.cache.lock().expect("lock").configs.len(), 2);
+
+        let suites = |c: Option<&Tls12Ciphers>| -> Vec<String> {
+            host_provider(&config, c)
+                .cipher_suites
+                .iter()
+                .map(|s| format!("{:?}", s.suite()))
+                .collect()
+        };
+        assert_eq!(
+            suites(Some(&aes128)),
+            [
+                "TLS13_AES_256_GCM_SHA384",
+                "TLS13_AES_128_GCM_SHA256",
+                "TLS13_CHACHA20_POLY1305_SHA256",
+                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
+            ]
+        );
+        assert_eq!(suites(Some(&none)).len(), 3);
+        assert_eq!(host_versions(&config, Some(&none)).len(), 1);
+        assert_eq!(host_versions(&config, Some(&aes128)).len(), 2);
+
+        // A swap that drops the selection drops its config; the set-wide one stays.
+        let mut next = snapshot.clone();
+        next.generation = 1;
+        next.tls
+            .exact
+            .insert("a.example".into(), host("a.example", None));
+        assert!(Arc::ptr_eq(&plain, &get(&next, &config, None)));
+        assert_eq!(tls.cache.lock().expect("lock").configs.len(), 1);
+
+        // TLS 1.2 off for a host while the set enables only TLS 1.2: refused, and the host is
+        // served with the set's settings instead (cached, so logged once).
+        let only12 = Arc::new(DataplaneConfig {
+            ssl_protocols: vec![TlsProtocol::Tls12],
+            ..DataplaneConfig::default()
+        });
+        assert!(host_server_config(&only12, &own, Some(&none)).is_err());
+        let mut strict = next.clone();
+        strict.generation = 2;
+        strict
+            .tls
+            .exact
+            .insert("a.example".into(), host("a.example", Some(none.clone())));
+        let fallback = get(&strict, &only12, Some(&none));
+        assert!(Arc::ptr_eq(&fallback, &get(&strict, &only12, Some(&none))));
     }
 }

@@ -1,6 +1,7 @@
 //! End-to-end TLS tests of the real listeners on 127.0.0.1: termination by SNI, HTTP/2 by
 //! ALPN to HTTP/1.1 upstreams, the 421 guard, passthrough to a backend that terminates its own
-//! TLS, redirects, HSTS, plain HTTP on the HTTPS port. Every address is loopback.
+//! TLS, redirects, HSTS, plain HTTP on the HTTPS port, per-host `ssl-ciphers`. Every address
+//! is loopback.
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::*;
-use crate::model::{Certificate, Passthrough, RedirectFlags, Termination, TlsHost};
+use crate::model::{Certificate, Passthrough, RedirectFlags, Termination, Tls12Ciphers, TlsHost};
 use crate::proxy::tls::{Tls, generate_certificate};
 
 // ---------------------------------------------------------------------------------------------
@@ -255,6 +256,7 @@ fn terminate(host: &str, certificate: Option<Arc<Certificate>>) -> TlsHost {
         terminate: Some(Termination {
             certificate,
             source: IngressRef::new("team", "web"),
+            tls12_ciphers: None,
         }),
         passthrough: None,
     }
@@ -629,5 +631,134 @@ async fn proxy_protocol_comes_before_the_client_hello() {
     assert_eq!(
         tls.get_ref().1.peer_certificates().expect("cert")[0].as_ref(),
         leaf(&w.pass)
+    );
+}
+
+/// A TLS handshake for `sni` from a client limited to `versions` and, when given, `suites`;
+/// returns the negotiated version and suite, or the client's error.
+async fn handshake(
+    addr: SocketAddr,
+    sni: &str,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    suites: Option<&[rustls::SupportedCipherSuite]>,
+) -> Result<(rustls::ProtocolVersion, rustls::CipherSuite), String> {
+    let base = rustls::crypto::aws_lc_rs::default_provider();
+    let provider = Arc::new(rustls::crypto::CryptoProvider {
+        cipher_suites: suites.map_or_else(|| base.cipher_suites.clone(), <[_]>::to_vec),
+        ..base
+    });
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .expect("versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let name = ServerName::try_from(sni.to_owned()).expect("server name");
+    let tls = TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let conn = tls.get_ref().1;
+    Ok((
+        conn.protocol_version().expect("version"),
+        conn.negotiated_cipher_suite().expect("suite").suite(),
+    ))
+}
+
+#[tokio::test]
+async fn ssl_ciphers_restrict_tls12_per_host() {
+    use rustls::crypto::aws_lc_rs::cipher_suite as cs;
+    use rustls::version::{TLS12, TLS13};
+    use sluice_crds::CipherSuite as Suite;
+
+    // The test certificates are ECDSA (rcgen's default), so the ECDSA suites are the usable ones.
+    let w = world(ProxyOptions::default()).await;
+    let strict = certificate("team/strict-tls", &["strict.test"]);
+    let with_ciphers = |host: &str, certificate: &Arc<Certificate>, suites: &[Suite]| {
+        let mut host = terminate(host, Some(certificate.clone()));
+        if let Some(t) = host.terminate.as_mut() {
+            t.tls12_ciphers = Some(Tls12Ciphers::new(suites));
+        }
+        host
+    };
+    w.proxy.edit_snapshot(|s| {
+        s.tls.exact.insert(
+            "a.test".into(),
+            with_ciphers("a.test", &w.a, &[Suite::EcdheEcdsaAes128GcmSha256]),
+        );
+        s.tls.exact.insert(
+            "strict.test".into(),
+            with_ciphers("strict.test", &strict, &[]),
+        );
+    });
+    let (aes128, aes256) = (
+        cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    );
+    let https = w.proxy.https;
+
+    // The selected suite is accepted, another one is not.
+    assert_eq!(
+        handshake(https, "a.test", &[&TLS12], Some(&[aes128])).await,
+        Ok((rustls::ProtocolVersion::TLSv1_2, aes128.suite()))
+    );
+    let refused = handshake(https, "a.test", &[&TLS12], Some(&[aes256])).await;
+    assert!(refused.is_err(), "{refused:?}");
+    // A TLS 1.2 client offering everything gets the host's suite.
+    assert_eq!(
+        handshake(https, "a.test", &[&TLS12], None).await,
+        Ok((rustls::ProtocolVersion::TLSv1_2, aes128.suite()))
+    );
+    // TLS 1.3 is set-wide.
+    let tls13 = handshake(https, "a.test", &[&TLS13], None).await;
+    assert_eq!(tls13.map(|r| r.0), Ok(rustls::ProtocolVersion::TLSv1_3));
+    // The same port, a host without ssl-ciphers: the set's suites.
+    assert_eq!(
+        handshake(https, "b.test", &[&TLS12], Some(&[aes256])).await,
+        Ok((rustls::ProtocolVersion::TLSv1_2, aes256.suite()))
+    );
+    // An empty selection: TLS 1.2 off, TLS 1.3 on.
+    let refused = handshake(https, "strict.test", &[&TLS12], None).await;
+    assert!(refused.is_err(), "{refused:?}");
+    let tls13 = handshake(https, "strict.test", &[&TLS13], None).await;
+    assert_eq!(tls13.map(|r| r.0), Ok(rustls::ProtocolVersion::TLSv1_3));
+    // Requests are served over the restricted connection.
+    let (status, _, _, peer) = https_get(https, "a.test", "a.test", "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(peer, leaf(&w.a));
+
+    // A host's suites replace the set's TLS 1.2 list, even when the set leaves them out.
+    w.proxy.shared.config.store(Arc::new(DataplaneConfig {
+        ssl_ciphers: vec![Suite::EcdheEcdsaAes256GcmSha384],
+        ..DataplaneConfig::default()
+    }));
+    assert!(
+        handshake(https, "a.test", &[&TLS12], Some(&[aes128]))
+            .await
+            .is_ok()
+    );
+    assert!(
+        handshake(https, "b.test", &[&TLS12], Some(&[aes128]))
+            .await
+            .is_err()
+    );
+
+    // The selection is read per handshake: dropping it restores the set's suites.
+    w.proxy.edit_snapshot(|s| {
+        s.tls
+            .exact
+            .insert("a.test".into(), terminate("a.test", Some(w.a.clone())));
+    });
+    assert!(
+        handshake(https, "a.test", &[&TLS12], Some(&[aes256]))
+            .await
+            .is_ok()
+    );
+    assert!(
+        handshake(https, "a.test", &[&TLS12], Some(&[aes128]))
+            .await
+            .is_err()
     );
 }

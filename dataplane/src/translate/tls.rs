@@ -11,7 +11,8 @@
 //!   without hosts is common).
 //! * A missing or unusable Secret falls back to the default certificate; a certificate that does
 //!   not cover a listed host is served anyway (as ingress-nginx does). Both are problems.
-//! * Several Ingresses naming the same host: the oldest decides its certificate, as for routes.
+//! * Several Ingresses naming the same host: the oldest decides its certificate, as for routes,
+//!   and its `ssl-ciphers` (TLS 1.2 suites); a younger Ingress's different ciphers are ignored.
 //! * `ssl-passthrough: "true"` (only when the set enables it) forwards the Ingress's hosts by
 //!   SNI to the backend of their `/` rule; the host's other paths and annotations do not apply
 //!   to TLS connections.
@@ -37,7 +38,8 @@ use super::{Builder, ObjectKey, Problem, ProblemObject, describe_host};
 use sluice_crds::annotations::Policies;
 
 use crate::model::{
-    Certificate, IngressRef, Passthrough, RedirectFlags, Termination, TlsHost, TlsTable,
+    Certificate, IngressRef, Passthrough, RedirectFlags, Termination, Tls12Ciphers, TlsHost,
+    TlsTable,
 };
 
 /// The Secret keys of a TLS Secret (`kubernetes.io/tls`).
@@ -229,6 +231,35 @@ impl CertificateCache {
     }
 }
 
+/// What one Ingress asks of the hosts it terminates.
+struct Claim<'a> {
+    source: &'a IngressRef,
+    /// Its `ssl-ciphers`, evaluated.
+    ciphers: Option<Tls12Ciphers>,
+    /// Where a conflict over the ciphers is reported.
+    ciphers_field: String,
+}
+
+/// A host's TLS 1.2 suites for a conflict message.
+fn describe_ciphers(ciphers: Option<&Tls12Ciphers>) -> String {
+    match ciphers {
+        None => "the set's sslCiphers".to_owned(),
+        Some(c) if c.suites().is_empty() => "TLS 1.2 off (ssl-ciphers selects no suite)".to_owned(),
+        Some(c) => {
+            // The OpenSSL names are the suites' serde names.
+            let names: Vec<String> = c
+                .suites()
+                .iter()
+                .map(|s| match serde_json::to_value(s) {
+                    Ok(serde_json::Value::String(name)) => name,
+                    _ => format!("{s:?}"),
+                })
+                .collect();
+            format!("ssl-ciphers {}", names.join(":"))
+        }
+    }
+}
+
 /// The winner of a host's termination, and the Secret it named (for conflict messages).
 struct TerminationDraft {
     termination: Termination,
@@ -297,6 +328,24 @@ impl Builder<'_> {
         if policies.tls.passthrough == Some(true) {
             self.add_passthrough(source, ingress, spec);
         }
+        let ciphers = policies
+            .tls
+            .ciphers
+            .as_ref()
+            .map(|selection| Tls12Ciphers::new(&selection.tls12));
+        let claim = Claim {
+            source,
+            ciphers_field: ingress
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| sluice_crds::annotations::effective(a, "ssl-ciphers"))
+                .map_or_else(
+                    || annotation_field("sluice.dev/ssl-ciphers"),
+                    |(key, _)| annotation_field(&key),
+                ),
+            ciphers,
+        };
 
         let mut listed: HashSet<RuleHost> = HashSet::new();
         let mut certificates: Vec<(Arc<Certificate>, ObjectKey)> = Vec::new();
@@ -349,7 +398,7 @@ impl Builder<'_> {
                 }
                 listed.insert(host.clone());
                 self.claim_termination(
-                    source,
+                    &claim,
                     Some(&field),
                     host,
                     certificate.clone(),
@@ -372,7 +421,7 @@ impl Builder<'_> {
             }
             if let Some((certificate, key)) = certificates.iter().find(|(c, _)| covers(c, &host)) {
                 let (certificate, key) = (certificate.clone(), key.clone());
-                self.claim_termination(source, None, host, Some(certificate), Some(key));
+                self.claim_termination(&claim, None, host, Some(certificate), Some(key));
             }
         }
     }
@@ -381,25 +430,43 @@ impl Builder<'_> {
     /// `field` is `None` for the SAN fallback, which yields silently.
     fn claim_termination(
         &mut self,
-        source: &IngressRef,
+        claim: &Claim<'_>,
         field: Option<&str>,
         host: RuleHost,
         certificate: Option<Arc<Certificate>>,
         secret: Option<ObjectKey>,
     ) {
+        let source = claim.source;
         let draft = self.tls.hosts.entry(host.clone()).or_default();
-        let reason = match &draft.terminate {
+        // Naming no ciphers asks for nothing, so only different ones conflict.
+        let ciphers_ignored = |winner: &TerminationDraft| {
+            claim.ciphers.is_some() && winner.termination.tls12_ciphers != claim.ciphers
+        };
+        let (field, reason) = match &draft.terminate {
             None => {
                 draft.terminate = Some(TerminationDraft {
                     termination: Termination {
                         certificate,
                         source: source.clone(),
+                        tls12_ciphers: claim.ciphers.clone(),
                     },
                     secret,
                 });
                 return;
             }
-            Some(winner) if winner.secret == secret => return,
+            Some(winner) if winner.secret == secret => {
+                if field.is_none() || !ciphers_ignored(winner) {
+                    return;
+                }
+                let reason = format!(
+                    "ssl-ciphers ignored for {}: Ingress {}, which is older, decides its TLS \
+                     termination and serves it with {}",
+                    describe_host(&host),
+                    winner.termination.source,
+                    describe_ciphers(winner.termination.tls12_ciphers.as_ref()),
+                );
+                (Some(claim.ciphers_field.as_str()), reason)
+            }
             Some(winner) => {
                 let what = match &winner.secret {
                     Some(key) => format!("the certificate of Secret {key}"),
@@ -410,10 +477,16 @@ impl Builder<'_> {
                 } else {
                     format!("Ingress {}, which is older", winner.termination.source)
                 };
-                format!(
-                    "ignored: {} already uses {what} from {by}",
+                let also = if ciphers_ignored(winner) {
+                    " (its ssl-ciphers are ignored too)"
+                } else {
+                    ""
+                };
+                let reason = format!(
+                    "ignored: {} already uses {what} from {by}{also}",
                     describe_host(&host)
-                )
+                );
+                (field, reason)
             }
         };
         if let Some(field) = field {

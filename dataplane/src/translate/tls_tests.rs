@@ -618,3 +618,163 @@ fn mirrors_are_stripped_and_keyed_by_origin() {
     );
     assert!(stored.metadata.managed_fields.is_none() && stored.metadata.labels.is_none());
 }
+
+/// The `ssl-ciphers` of the host a server name is terminated as.
+fn ciphers_for(snapshot: &Snapshot, sni: &str) -> Option<Vec<sluice_crds::CipherSuite>> {
+    let host = snapshot.tls_host(sni)?;
+    let ciphers = host.terminate.as_ref()?.tls12_ciphers.as_ref()?;
+    Some(ciphers.suites().to_vec())
+}
+
+#[test]
+fn ssl_ciphers_land_on_the_hosts_the_ingress_terminates() {
+    use sluice_crds::CipherSuite::*;
+    let ciphers = |list: &str| json!({"nginx.ingress.kubernetes.io/ssl-ciphers": list});
+    let world = World::new()
+        .with_mirror(tls_mirror("shop-tls", &["shop.example", "*.shop.example"]))
+        .with(ingress(
+            "shop",
+            0,
+            ciphers("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384"),
+            json!({
+                "tls": [tls(&["shop.example", "*.shop.example"], Some("shop-tls"))],
+                "rules": [root("shop.example", "svc-a")],
+            }),
+        ))
+        .with(ingress(
+            "strict",
+            1,
+            json!({"sluice.dev/ssl-ciphers": "!ALL"}),
+            json!({"tls": [tls(&["strict.example"], None)]}),
+        ))
+        .with(ingress(
+            "plain",
+            2,
+            json!({}),
+            json!({"tls": [tls(&["plain.example"], None)]}),
+        ));
+    let (snapshot, problems) = world.run();
+    // The parser's own Event for the empty selection; nothing from TLS translation.
+    assert_problems(
+        &problems,
+        &[problem(
+            "strict",
+            "metadata.annotations['sluice.dev/ssl-ciphers']",
+            "TLS 1.2 is off",
+        )],
+    );
+    let selected = Some(vec![EcdheEcdsaAes128GcmSha256, EcdheRsaAes256GcmSha384]);
+    assert_eq!(ciphers_for(&snapshot, "shop.example"), selected);
+    assert_eq!(ciphers_for(&snapshot, "a.shop.example"), selected);
+    assert_eq!(ciphers_for(&snapshot, "strict.example"), Some(vec![]));
+    assert_eq!(ciphers_for(&snapshot, "plain.example"), None);
+    assert_eq!(ciphers_for(&snapshot, "unknown.example"), None);
+    // The debug dump names the suites.
+    let dump = serde_json::to_string(&snapshot.tls.exact["shop.example"]).expect("json");
+    assert!(
+        dump.contains(
+            r#""tls12_ciphers":["ECDHE-ECDSA-AES128-GCM-SHA256","ECDHE-RSA-AES256-GCM-SHA384"]"#
+        ),
+        "{dump}"
+    );
+    let dump = serde_json::to_string(&snapshot.tls.exact["plain.example"]).expect("json");
+    assert!(!dump.contains("tls12_ciphers"), "{dump}");
+}
+
+#[test]
+fn the_oldest_ingress_decides_a_hosts_ssl_ciphers() {
+    use sluice_crds::CipherSuite::*;
+    let ciphers = |list: &str| json!({"nginx.ingress.kubernetes.io/ssl-ciphers": list});
+    let world = World::new()
+        .with_mirror(tls_mirror("shop-tls", &["shop.example"]))
+        .with_mirror(tls_mirror("other-tls", &["shop.example"]))
+        .with(ingress(
+            "old",
+            0,
+            ciphers("ECDHE-ECDSA-AES128-GCM-SHA256"),
+            json!({"tls": [tls(&["shop.example"], Some("shop-tls"))]}),
+        ))
+        // Same certificate, other ciphers: only the ciphers are ignored.
+        .with(ingress(
+            "new",
+            10,
+            ciphers("ECDHE-ECDSA-CHACHA20-POLY1305"),
+            json!({"tls": [tls(&["shop.example"], Some("shop-tls"))]}),
+        ))
+        // Same certificate and ciphers, or no ciphers at all: nothing to report.
+        .with(ingress(
+            "same",
+            20,
+            ciphers("ECDHE-ECDSA-AES128-GCM-SHA256"),
+            json!({"tls": [tls(&["shop.example"], Some("shop-tls"))]}),
+        ))
+        .with(ingress(
+            "silent",
+            30,
+            json!({}),
+            json!({"tls": [tls(&["shop.example"], Some("shop-tls"))]}),
+        ))
+        // Other certificate and ciphers: one problem saying both are ignored.
+        .with(ingress(
+            "other",
+            40,
+            json!({"sluice.dev/ssl-ciphers": "ECDHE-ECDSA-AES256-GCM-SHA384"}),
+            json!({"tls": [tls(&["shop.example"], Some("other-tls"))]}),
+        ));
+    let (snapshot, problems) = world.run();
+    assert_problems(
+        &problems,
+        &[
+            problem(
+                "new",
+                "metadata.annotations['nginx.ingress.kubernetes.io/ssl-ciphers']",
+                "ssl-ciphers ignored for host \"shop.example\": Ingress apps/old, which is older, \
+                 decides its TLS termination and serves it with ssl-ciphers \
+                 ECDHE-ECDSA-AES128-GCM-SHA256",
+            ),
+            problem(
+                "other",
+                "spec.tls[0].hosts[0]",
+                "from Ingress apps/old, which is older (its ssl-ciphers are ignored too)",
+            ),
+        ],
+    );
+    assert_eq!(
+        ciphers_for(&snapshot, "shop.example"),
+        Some(vec![EcdheEcdsaAes128GcmSha256])
+    );
+    assert_eq!(cert_for(&snapshot, "shop.example"), "apps/shop-tls");
+
+    // An older Ingress without ciphers decides too: the set's suites.
+    let world = World::new()
+        .with_mirror(tls_mirror("shop-tls", &["shop.example"]))
+        .with(ingress(
+            "old",
+            0,
+            json!({}),
+            json!({"tls": [tls(&["shop.example"], Some("shop-tls"))]}),
+        ))
+        .with(ingress(
+            "new",
+            10,
+            ciphers("!ALL"),
+            json!({"tls": [tls(&["shop.example"], Some("shop-tls"))]}),
+        ));
+    let (snapshot, problems) = world.run();
+    assert_problems(
+        &problems,
+        &[
+            problem(
+                "new",
+                "metadata.annotations['nginx.ingress.kubernetes.io/ssl-ciphers']",
+                "TLS 1.2 is off",
+            ),
+            problem(
+                "new",
+                "metadata.annotations['nginx.ingress.kubernetes.io/ssl-ciphers']",
+                "which is older, decides its TLS termination and serves it with the set's sslCiphers",
+            ),
+        ],
+    );
+    assert_eq!(ciphers_for(&snapshot, "shop.example"), None);
+}
