@@ -606,3 +606,104 @@ async fn a_rotated_secret_is_served_without_failed_handshakes() -> anyhow::Resul
     assert_eq!(after.peer, v2.cert_der);
     Ok(())
 }
+
+/// A handshake for `server_name` verified against `ca`, from a client limited to `versions`
+/// and, when given, `suites`; the negotiated version and suite, or the error.
+async fn handshake(
+    addr: SocketAddr,
+    server_name: &str,
+    ca: &[u8],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    suites: Option<&[rustls::SupportedCipherSuite]>,
+) -> anyhow::Result<(rustls::ProtocolVersion, rustls::CipherSuite)> {
+    let base = rustls::crypto::aws_lc_rs::default_provider();
+    let provider = rustls::crypto::CryptoProvider {
+        cipher_suites: suites.map_or_else(|| base.cipher_suites.clone(), <[_]>::to_vec),
+        ..base
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.to_vec().into())?;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(versions)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = rustls::pki_types::ServerName::try_from(server_name.to_owned())?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await?;
+    let conn = tls.get_ref().1;
+    let version = conn
+        .protocol_version()
+        .ok_or_else(|| anyhow::anyhow!("no version"))?;
+    let suite = conn
+        .negotiated_cipher_suite()
+        .ok_or_else(|| anyhow::anyhow!("no suite"))?;
+    Ok((version, suite.suite()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ssl_ciphers_restrict_tls12_per_host() -> anyhow::Result<()> {
+    use rustls::crypto::aws_lc_rs::cipher_suite as cs;
+    use rustls::version::{TLS12, TLS13};
+    let mut w = world("tls-ciph").await?;
+    for s in ["strict", "plain", "tls13"] {
+        w.service(s).await?;
+    }
+    // The test CA issues ECDSA certificates: the ECDSA suites are the usable ones.
+    let hosts = [
+        "strict.example.com",
+        "plain.example.com",
+        "tls13.example.com",
+    ];
+    let issued = w.ca.issue(&hosts)?;
+    w.tls_secret("site-tls", &issued).await?;
+    let dp = w.data_plane(json!({})).await?;
+    let site = |host: &str, svc: &str| {
+        json!({
+            "tls": [{"hosts": [host], "secretName": "site-tls"}],
+            "rules": [rule(host, vec![path("/", "Prefix", svc, 80)])],
+        })
+    };
+    w.ingress(
+        "strict",
+        json!({"nginx.ingress.kubernetes.io/ssl-ciphers": "ECDHE-ECDSA-AES128-GCM-SHA256"}),
+        site("strict.example.com", "strict"),
+    )
+    .await?;
+    w.ingress("plain", json!({}), site("plain.example.com", "plain"))
+        .await?;
+    w.ingress(
+        "tls13",
+        json!({"sluice.dev/ssl-ciphers": "!ALL"}),
+        site("tls13.example.com", "tls13"),
+    )
+    .await?;
+    for (host, svc) in hosts.iter().zip(["strict", "plain", "tls13"]) {
+        wait_https(&dp, host, svc, &w.ca.cert_der).await?;
+    }
+
+    let (aes128, aes256) = (
+        cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    );
+    let ca = &w.ca.cert_der;
+    let tls12 = rustls::ProtocolVersion::TLSv1_2;
+    assert_eq!(
+        handshake(dp.https, hosts[0], ca, &[&TLS12], Some(&[aes128])).await?,
+        (tls12, aes128.suite())
+    );
+    let refused = handshake(dp.https, hosts[0], ca, &[&TLS12], Some(&[aes256])).await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(
+        handshake(dp.https, hosts[1], ca, &[&TLS12], Some(&[aes256])).await?,
+        (tls12, aes256.suite())
+    );
+    let refused = handshake(dp.https, hosts[2], ca, &[&TLS12], None).await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(
+        handshake(dp.https, hosts[2], ca, &[&TLS13], None).await?.0,
+        rustls::ProtocolVersion::TLSv1_3
+    );
+    Ok(())
+}
