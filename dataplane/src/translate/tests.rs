@@ -1546,3 +1546,129 @@ fn scales_linearly_enough_for_many_ingresses() {
 // TLS translation: spec.tls, passthrough, redirect annotations, the default certificate.
 #[path = "tls_tests.rs"]
 mod tls_tests;
+
+#[test]
+fn annotation_policies_table() {
+    struct Case {
+        name: &'static str,
+        annotations: Value,
+        /// The policy summary on the route, `denied` when it answers 503.
+        want: &'static [&'static str],
+        problems: Vec<(String, String, String)>,
+    }
+    let cases = [
+        Case {
+            name: "no annotations: the shared inert policy",
+            annotations: json!({}),
+            want: &[],
+            problems: vec![],
+        },
+        Case {
+            name: "cors and a redirect",
+            annotations: json!({
+                "nginx.ingress.kubernetes.io/enable-cors": "true",
+                "nginx.ingress.kubernetes.io/permanent-redirect": "https://x.example/",
+            }),
+            want: &["redirect", "cors"],
+            problems: vec![],
+        },
+        Case {
+            name: "an invalid policy value is reported, the rest applies",
+            annotations: json!({
+                "nginx.ingress.kubernetes.io/enable-cors": "true",
+                "nginx.ingress.kubernetes.io/proxy-read-timeout": "soon",
+            }),
+            want: &["cors"],
+            problems: vec![problem(
+                "a",
+                "metadata.annotations['nginx.ingress.kubernetes.io/proxy-read-timeout']",
+                "this policy is not applied",
+            )],
+        },
+        Case {
+            name: "an allow list that cannot be parsed denies the Ingress",
+            annotations: json!({"nginx.ingress.kubernetes.io/whitelist-source-range": "nope"}),
+            want: &["denied"],
+            problems: vec![problem(
+                "a",
+                "metadata.annotations['nginx.ingress.kubernetes.io/whitelist-source-range']",
+                "not served",
+            )],
+        },
+        Case {
+            name: "an auth-secret that is not mirrored denies the Ingress",
+            annotations: json!({
+                "nginx.ingress.kubernetes.io/auth-type": "basic",
+                "nginx.ingress.kubernetes.io/auth-secret": "users",
+            }),
+            want: &["denied"],
+            problems: vec![problem(
+                "a",
+                "metadata.annotations['nginx.ingress.kubernetes.io/auth-secret']",
+                "not found",
+            )],
+        },
+        Case {
+            name: "an auth-secret in another namespace is refused",
+            annotations: json!({
+                "nginx.ingress.kubernetes.io/auth-type": "basic",
+                "nginx.ingress.kubernetes.io/auth-secret": "other/users",
+            }),
+            want: &["denied"],
+            problems: vec![problem(
+                "a",
+                "metadata.annotations['nginx.ingress.kubernetes.io/auth-secret']",
+                "another namespace",
+            )],
+        },
+    ];
+    for case in cases {
+        let world = World::new().with(ingress(
+            "a",
+            0,
+            case.annotations,
+            json!({"ingressClassName": CLASS, "rules": [rule("a.example", &[("/", "Prefix", "svc-a", num(80))])]}),
+        ));
+        let (snapshot, problems) = world.run();
+        let matched = snapshot.route("a.example", "/").expect(case.name);
+        assert_eq!(matched.policy().summary(), case.want, "{}", case.name);
+        assert_eq!(matched.policy().inert, case.want.is_empty(), "{}", case.name);
+        assert_problems(&problems, &case.problems);
+    }
+}
+
+#[test]
+fn from_to_www_redirects_only_hosts_no_rule_names() {
+    let annotations = json!({"nginx.ingress.kubernetes.io/from-to-www-redirect": "true"});
+    let world = World::new()
+        .with(ingress(
+            "shop",
+            0,
+            annotations.clone(),
+            json!({"ingressClassName": CLASS, "rules": [
+                rule("shop.example", &[("/", "Prefix", "svc-a", num(80))]),
+                rule("www.blog.example", &[("/", "Prefix", "svc-b", num(80))]),
+                rule("api.example", &[("/", "Prefix", "svc-c", num(80))]),
+            ]}),
+        ))
+        .with(ingress(
+            "www-api",
+            1,
+            json!({}),
+            json!({"ingressClassName": CLASS, "rules": [rule("www.api.example", &[("/", "Prefix", "svc-d", num(80))])]}),
+        ));
+    let snapshot = world.clean();
+    let mut got: Vec<(&str, &str)> = snapshot
+        .www_redirects
+        .iter()
+        .map(|(a, c)| (a.as_str(), c.as_str()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("blog.example", "www.blog.example"),
+            ("www.shop.example", "shop.example")
+        ]
+    );
+}
