@@ -91,7 +91,19 @@ impl Snapshot {
             // Never terminated, so no request should arrive; refuse rather than guess.
             return true;
         }
+        // Same certificate but another ssl-ciphers selection is another TLS policy too: the
+        // connection may have negotiated a suite the host refuses.
         for_host.certificate_identity() != for_sni.certificate_identity()
+            || self.tls12_ciphers(Some(host)) != self.tls12_ciphers(sni)
+    }
+
+    /// The `ssl-ciphers` selection of the host terminating `name`, if it has one.
+    fn tls12_ciphers(&self, name: Option<&str>) -> Option<&crate::model::Tls12Ciphers> {
+        self.tls_host(name?)?
+            .terminate
+            .as_ref()?
+            .tls12_ciphers
+            .as_ref()
     }
 
     /// Whether a plain-HTTP request for `host` and (normalised) `path`, answered by Ingress
@@ -206,7 +218,15 @@ mod tests {
             terminate("a.example", Some(a.clone()), "a"),
             terminate("b.example", Some(b), "b"),
             terminate("c.example", None, "c"),
-            terminate("shared.example", Some(a), "shared"),
+            terminate("shared.example", Some(a.clone()), "shared"),
+            {
+                // Cert A again, but with its own ssl-ciphers.
+                let mut strict = terminate("strict.example", Some(a), "strict");
+                if let Some(t) = strict.terminate.as_mut() {
+                    t.tls12_ciphers = Some(crate::model::Tls12Ciphers::new(&[]));
+                }
+                strict
+            },
             passthrough("pass.example"),
         ]
         .into_iter()
@@ -285,6 +305,10 @@ mod tests {
             (Some("a.example"), "shared.example", false),
             // Another certificate.
             (Some("a.example"), "b.example", true),
+            // The same certificate under another ssl-ciphers selection.
+            (Some("a.example"), "strict.example", true),
+            (Some("strict.example"), "shared.example", true),
+            (Some("strict.example"), "strict.example", false),
             (Some("a.example"), "x.wild.example", true),
             // The passthrough host's TLS belongs to its backend.
             (Some("a.example"), "pass.example", true),
