@@ -1632,7 +1632,12 @@ fn annotation_policies_table() {
         let (snapshot, problems) = world.run();
         let matched = snapshot.route("a.example", "/").expect(case.name);
         assert_eq!(matched.policy().summary(), case.want, "{}", case.name);
-        assert_eq!(matched.policy().inert, case.want.is_empty(), "{}", case.name);
+        assert_eq!(
+            matched.policy().inert,
+            case.want.is_empty(),
+            "{}",
+            case.name
+        );
         assert_problems(&problems, &case.problems);
     }
 }
