@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::admission::{NGINX_POLICY_NAME, POLICY_NAME, POLICY_PATH};
-use super::snippet::MAX_HEADER_DIRECTIVES;
+use super::snippet::{Args, MAX_HEADER_DIRECTIVES, TUNING};
 use super::table::{PolicyGroup, SNIPPETS, UNSUPPORTED, Unsupported};
 use super::template::SUPPORTED_VARIABLES;
 use super::{MAX_VALUE_BYTES, NGINX_PREFIX, SLUICE_PREFIX, TABLE};
@@ -153,8 +153,13 @@ pub fn markdown() -> String {
            rather than served without the rule. The Event names the directive: move the rule \
            to annotations such as `whitelist-source-range` or `auth-url`, or delete the \
            snippet;\n\
-         - otherwise (headers Sluice does not translate), the snippet is ignored and the Event \
-           names the first directive outside the subset.\n\n\
+         - otherwise (headers Sluice does not translate, or directives that only tune \
+           buffering, timeouts, compression, caching or logging, listed below), the Ingress is \
+           served, the snippet is ignored and the Event names the first directive outside the \
+           subset, and the annotation to use instead where Sluice has one.\n\n\
+         These directives are harmless to drop, when written as plain directives with simple \
+         arguments (sizes, times, `on`/`off`; no block, no `$` variable except in \
+         `proxy_cache_bypass` and `proxy_no_cache`): {}.\n\n\
          A non-empty `auth-snippet` or `modsecurity-snippet` makes the Ingress not served: \
          Sluice cannot change the external-authentication request, and a firewall rule \
          dropped silently would let through what it blocks. A `stream-snippet` is reported and \
@@ -163,6 +168,25 @@ pub fn markdown() -> String {
         SNIPPETS
             .iter()
             .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        TUNING
+            .iter()
+            .map(|t| {
+                let mut notes = Vec::new();
+                if let Args::Word(words) = t.args {
+                    let words: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
+                    notes.push(format!("{} only", words.join(" or ")));
+                }
+                if let Some(key) = t.annotation {
+                    notes.push(format!("instead: `{key}`"));
+                }
+                if notes.is_empty() {
+                    format!("`{}`", t.name)
+                } else {
+                    format!("`{}` ({})", t.name, notes.join("; "))
+                }
+            })
             .collect::<Vec<_>>()
             .join(", ")
     );

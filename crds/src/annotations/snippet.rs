@@ -9,10 +9,12 @@
 //!   upstream TLS server name. It turns them into [`HeaderPolicies`], all or nothing: one
 //!   directive outside the subset and none of the snippet applies.
 //! - [`assess`] tells whether dropping a snippet changes *who gets in*: a snippet that only sets
-//!   headers is a difference, one holding `deny`, `return 403`, `auth_basic`, an `if` or a
-//!   `location` block is an access rule that would silently disappear. It does not try to
-//!   understand nginx: when in doubt it says unsafe, so a wrong answer errs towards a person
-//!   looking at the snippet, never towards exposing what it protects.
+//!   headers or tunes buffering, timeouts, compression, caching or logging (the vetted
+//!   [`TUNING`] list, plain directives with simple arguments) is a difference, one holding
+//!   `deny`, `return 403`, `auth_basic`, an `if` or a `location` block is an access rule that
+//!   would silently disappear. It does not try to understand nginx: when in doubt it says
+//!   unsafe, so a wrong answer errs towards a person looking at the snippet, never towards
+//!   exposing what it protects.
 //!
 //! [`parse_annotations`](super::parse_annotations) applies what translates and decides the
 //! severity of the rest from the assessment; the operator's migration report uses both.
@@ -23,7 +25,7 @@ use std::fmt::{self, Write as _};
 use super::grammar;
 use super::policies::{HeaderPolicies, ResponseHeader};
 use super::template::{Template, TemplateError, TemplateKind};
-use super::{AnnotationProblem, ProblemKind, Severity, effective};
+use super::{AnnotationProblem, NGINX_PREFIX, ProblemKind, SLUICE_PREFIX, Severity, effective};
 
 /// Where a snippet is pasted in ingress-nginx's nginx.conf: it decides which definitions are
 /// harmless on their own, and what can be translated.
@@ -49,13 +51,17 @@ pub enum Assessment {
         /// One clause, e.g. "the WebSocket upgrade pair, which Sluice handles itself".
         what: String,
     },
-    /// Only headers (and the upstream TLS server name): traffic is served, without them.
-    HeaderOnly {
-        /// One line naming the headers, e.g. "sets response headers X-Frame-Options".
+    /// Only headers (and the upstream TLS server name) and [`Tuning`] directives: traffic is
+    /// served, without them.
+    Harmless {
+        /// One line naming the headers and tuning directives, e.g. "sets response headers
+        /// X-Frame-Options; tunes performance, caching or logging (proxy_buffering)".
         what: String,
         /// Security response headers (X-Frame-Options, Content-Security-Policy, ...) that
         /// responses will lack; worth saying even though no access rule is lost.
         security_headers: Vec<String>,
+        /// The tuning directives dropped, in order.
+        tuning: Vec<Tuning>,
     },
     /// Anything else: potentially an access rule; the reason names the first directive the
     /// scan could not vouch for.
@@ -77,6 +83,7 @@ pub fn assess(text: &str, context: Context) -> Assessment {
     };
     let mut native = Vec::new();
     let mut headers = Headers::default();
+    let mut tuning = Vec::new();
     for directive in &directives {
         match classify(directive, context) {
             Class::Native(what) => {
@@ -85,17 +92,35 @@ pub fn assess(text: &str, context: Context) -> Assessment {
                 }
             }
             Class::Header(header) => headers.add(header),
+            Class::Tuning(t) => tuning.push(t),
             Class::Unsafe(reason) => return Assessment::Unsafe { reason },
         }
     }
-    if headers.is_empty() {
+    if headers.is_empty() && tuning.is_empty() {
         return Assessment::Native {
             what: native_what(&native),
         };
     }
-    Assessment::HeaderOnly {
-        what: headers.describe(),
+    let mut what = Vec::new();
+    if !headers.is_empty() {
+        what.push(headers.describe());
+    }
+    if !tuning.is_empty() {
+        let mut names: Vec<&str> = Vec::new();
+        for t in &tuning {
+            if !names.contains(&t.name) {
+                names.push(t.name);
+            }
+        }
+        what.push(format!(
+            "tunes performance, caching or logging ({})",
+            names.join(", ")
+        ));
+    }
+    Assessment::Harmless {
+        what: what.join("; "),
         security_headers: headers.security(),
+        tuning,
     }
 }
 
@@ -190,7 +215,9 @@ pub fn translate(text: &str, context: Context) -> Result<Translation, Untranslat
 /// The snippet keys' part of [`parse_annotations`](super::parse_annotations): the merged header
 /// policies of the server and configuration snippets, and a problem for each snippet that is
 /// not applied. A snippet translated whole has no problem: Events are for problems, and the
-/// migration report lists it as translated.
+/// migration report lists it as translated. One that is not is `RejectIngress` when it may hold
+/// an access rule, else `Ignored`, naming the annotations to use instead of its tuning
+/// directives.
 pub(super) fn snippet_policies(
     annotations: &BTreeMap<String, String>,
 ) -> (HeaderPolicies, Vec<AnnotationProblem>) {
@@ -260,14 +287,23 @@ pub(super) fn snippet_policies(
                     ),
                     Severity::RejectIngress,
                 ),
-                Assessment::Native { .. } | Assessment::HeaderOnly { .. } => problem(
-                    format!(
-                        "snippet not applied: {untranslated}; Sluice translates a snippet only \
-                         when every directive sets, adds, hides or clears headers with literal \
-                         values or supported variables, so none of it applies; ignored"
-                    ),
-                    Severity::Ignored,
-                ),
+                assessment @ (Assessment::Native { .. } | Assessment::Harmless { .. }) => {
+                    let instead = match &assessment {
+                        Assessment::Harmless { tuning, .. } => {
+                            instead_of(tuning, annotations, prefix_of(&key))
+                        }
+                        _ => String::new(),
+                    };
+                    problem(
+                        format!(
+                            "snippet not applied: {untranslated}; Sluice translates a snippet \
+                             only when every directive sets, adds, hides or clears headers with \
+                             literal values or supported variables, so none of it applies; \
+                             ignored{instead}"
+                        ),
+                        Severity::Ignored,
+                    )
+                }
             }),
         }
     }
@@ -703,11 +739,17 @@ impl Translator {
                 | "proxy_hide_header"
                 | "proxy_set_header"
                 | "proxy_ssl_name"
-                | "proxy_ssl_server_name"
-                | "proxy_http_version",
+                | "proxy_ssl_server_name",
                 _,
             ) => Err("has arguments Sluice does not translate".to_owned()),
-            _ => Err("is not one of the header directives Sluice translates".to_owned()),
+            _ => match tuning(d) {
+                Some(Ok((spec, _))) => Err(format!(
+                    "only {}, which Sluice does not take from a snippet",
+                    spec.what
+                )),
+                Some(Err(why)) => Err(why),
+                None => Err("is not one of the header directives Sluice translates".to_owned()),
+            },
         }
     }
 
@@ -869,6 +911,7 @@ fn template_error(what: &str, error: &TemplateError) -> String {
 enum Class {
     Native(String),
     Header(Header),
+    Tuning(Tuning),
     Unsafe(String),
 }
 
@@ -1097,13 +1140,23 @@ fn classify(d: &Directive, context: Context) -> Class {
         "log_format" if context == Context::Http => {
             Class::Native("a log format, which nothing here uses".to_owned())
         }
-        _ => match access_rule(name) {
-            Some(what) => Class::Unsafe(format!("`{}` {what}", d.shown())),
-            None => Class::Unsafe(format!(
-                "`{}` is not a header directive, so what the snippet does cannot be vouched for",
-                d.shown()
-            )),
+        _ => match tuning(d) {
+            Some(Ok((_, t))) => Class::Tuning(t),
+            Some(Err(why)) => Class::Unsafe(format!("`{}` {why}", d.shown())),
+            None => unknown(d),
         },
+    }
+}
+
+/// A directive neither in the header subset nor in [`TUNING`]: an access rule, or something
+/// the scan cannot vouch for.
+fn unknown(d: &Directive) -> Class {
+    match access_rule(&d.name) {
+        Some(what) => Class::Unsafe(format!("`{}` {what}", d.shown())),
+        None => Class::Unsafe(format!(
+            "`{}` is not a header directive, so what the snippet does cannot be vouched for",
+            d.shown()
+        )),
     }
 }
 
@@ -1225,6 +1278,389 @@ fn header_names(args: Vec<&String>, with_values: bool) -> Option<Vec<String>> {
         .collect()
 }
 
+// ---------------------------------------------------------------------------------------------
+// Tuning: directives that are harmless to drop.
+
+/// A directive that only tunes buffering, timeouts, compression, caching or logging: dropping
+/// it changes how a request is answered, never who gets in. The snippet holding it is served
+/// without it (and without the rest of the snippet: all or nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tuning {
+    /// The directive's name, e.g. `client_max_body_size`.
+    pub name: &'static str,
+    /// The directive as written (shortened, printable), e.g. `client_max_body_size 100m`.
+    pub directive: String,
+    /// The Sluice annotation that does the same, when there is one.
+    pub instead: Option<Instead>,
+}
+
+/// The annotation to write instead of a tuning directive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instead {
+    /// The key without prefix, e.g. `proxy-body-size`.
+    pub key: &'static str,
+    /// The directive's argument when the annotation accepts it as written (`100m`); `None`
+    /// when it must be rewritten (`1h30m` for a duration annotation).
+    pub value: Option<String>,
+}
+
+/// How a tuning directive's arguments must read to be vouched for. None takes a `$` variable
+/// except [`Args::Conditions`], none takes a block.
+#[derive(Debug, Clone, Copy)]
+pub enum Args {
+    /// `on` or `off`.
+    OnOff,
+    /// An nginx size: `16k`, `100m`, `0`.
+    Size,
+    /// An nginx time: `60`, `10s`, `1h30m`.
+    Time,
+    /// A decimal number.
+    Number,
+    /// A number and a size: `proxy_buffers 4 32k`.
+    NumberSize,
+    /// One or two times: `keepalive_timeout 75s 60s`.
+    Times,
+    /// One of these words.
+    Word(&'static [&'static str]),
+    /// One or more of these words.
+    Words(&'static [&'static str]),
+    /// MIME types (`text/plain application/json`) or `*`.
+    MimeTypes,
+    /// `expires`: `[modified] [-|@]time`, `epoch`, `max` or `off`.
+    Expires,
+    /// A charset name or `off`.
+    Charset,
+    /// Literals and `$variables` (`$http_pragma $cookie_nocache`): only decide whether a cache,
+    /// which Sluice does not have, is used.
+    Conditions,
+}
+
+/// One vetted tuning directive.
+pub struct TuningSpec {
+    /// The nginx directive.
+    pub name: &'static str,
+    /// Its arguments.
+    pub args: Args,
+    /// What it does, after "only".
+    pub what: &'static str,
+    /// The Sluice annotation (without prefix) that does the same.
+    pub annotation: Option<&'static str>,
+}
+
+const fn vetted(
+    name: &'static str,
+    args: Args,
+    what: &'static str,
+    annotation: Option<&'static str>,
+) -> TuningSpec {
+    TuningSpec {
+        name,
+        args,
+        what,
+        annotation,
+    }
+}
+
+const BUFFERING: &str = "tunes buffering";
+const TIMEOUT: &str = "sets a timeout";
+const COMPRESSION: &str = "tunes compression";
+const CONNECTION: &str = "tunes connections";
+const LOGGING: &str = "tunes logging";
+const CACHING: &str = "tunes caching";
+
+/// The directives harmless to drop. Each was vetted for what *dropping* it does: performance,
+/// body and header size limits, caching, compression or logging change, and no client is let in
+/// that was not before. Anything that sends requests elsewhere, answers them, checks clients,
+/// sets variables, includes files or runs code (`proxy_pass`, `return`, `allow`, `ssl_*`,
+/// `include`, Lua, ...) is not here and stays unsafe.
+pub const TUNING: &[TuningSpec] = &[
+    vetted(
+        "proxy_buffering",
+        Args::OnOff,
+        BUFFERING,
+        Some("proxy-buffering"),
+    ),
+    vetted(
+        "proxy_request_buffering",
+        Args::OnOff,
+        BUFFERING,
+        Some("proxy-request-buffering"),
+    ),
+    vetted(
+        "proxy_buffer_size",
+        Args::Size,
+        BUFFERING,
+        Some("proxy-buffer-size"),
+    ),
+    vetted("proxy_buffers", Args::NumberSize, BUFFERING, None),
+    vetted("proxy_busy_buffers_size", Args::Size, BUFFERING, None),
+    vetted("proxy_max_temp_file_size", Args::Size, BUFFERING, None),
+    vetted("proxy_temp_file_write_size", Args::Size, BUFFERING, None),
+    vetted("client_body_buffer_size", Args::Size, BUFFERING, None),
+    vetted("client_header_buffer_size", Args::Size, BUFFERING, None),
+    vetted(
+        "large_client_header_buffers",
+        Args::NumberSize,
+        BUFFERING,
+        None,
+    ),
+    // A looser or stricter body limit changes which uploads fit, not who may upload.
+    vetted(
+        "client_max_body_size",
+        Args::Size,
+        "limits request bodies",
+        Some("proxy-body-size"),
+    ),
+    vetted(
+        "proxy_read_timeout",
+        Args::Time,
+        TIMEOUT,
+        Some("proxy-read-timeout"),
+    ),
+    vetted(
+        "proxy_send_timeout",
+        Args::Time,
+        TIMEOUT,
+        Some("proxy-send-timeout"),
+    ),
+    vetted(
+        "proxy_connect_timeout",
+        Args::Time,
+        TIMEOUT,
+        Some("proxy-connect-timeout"),
+    ),
+    vetted("client_body_timeout", Args::Time, TIMEOUT, None),
+    vetted("client_header_timeout", Args::Time, TIMEOUT, None),
+    vetted("send_timeout", Args::Time, TIMEOUT, None),
+    vetted("keepalive_timeout", Args::Times, TIMEOUT, None),
+    // 1.1 is what Sluice does itself (see `HTTP11`); 1.0 has an annotation.
+    vetted(
+        "proxy_http_version",
+        Args::Word(&["1.0", "1.1"]),
+        CONNECTION,
+        Some("proxy-http-version"),
+    ),
+    // Sluice frames messages itself.
+    vetted("chunked_transfer_encoding", Args::OnOff, CONNECTION, None),
+    vetted("tcp_nodelay", Args::OnOff, CONNECTION, None),
+    vetted("tcp_nopush", Args::OnOff, CONNECTION, None),
+    vetted("sendfile", Args::OnOff, CONNECTION, None),
+    vetted("gzip", Args::OnOff, COMPRESSION, None),
+    vetted("gzip_types", Args::MimeTypes, COMPRESSION, None),
+    vetted("gzip_comp_level", Args::Number, COMPRESSION, None),
+    vetted("gzip_min_length", Args::Size, COMPRESSION, None),
+    vetted("gzip_vary", Args::OnOff, COMPRESSION, None),
+    vetted(
+        "gzip_proxied",
+        Args::Words(&[
+            "off",
+            "expired",
+            "no-cache",
+            "no-store",
+            "private",
+            "no_last_modified",
+            "no_etag",
+            "auth",
+            "any",
+        ]),
+        COMPRESSION,
+        None,
+    ),
+    // Expires and Cache-Control: a header effect, as the header subset's are.
+    vetted("expires", Args::Expires, "sets caching headers", None),
+    vetted("etag", Args::OnOff, CACHING, None),
+    // Without a cache (Sluice has none) they decide nothing; with variables, as written.
+    vetted("proxy_cache_bypass", Args::Conditions, CACHING, None),
+    vetted("proxy_no_cache", Args::Conditions, CACHING, None),
+    vetted("charset", Args::Charset, "sets the response charset", None),
+    // Only `off`: a path would write somewhere.
+    vetted("access_log", Args::Word(&["off"]), LOGGING, None),
+    vetted("log_not_found", Args::OnOff, LOGGING, None),
+    vetted(
+        "server_tokens",
+        Args::OnOff,
+        "tunes the Server header",
+        None,
+    ),
+    // Without an error_page (which stays unsafe) nginx passes the backend's error through.
+    vetted(
+        "proxy_intercept_errors",
+        Args::OnOff,
+        "tunes error answers",
+        None,
+    ),
+    // `off` and `default` only: a from/to pair rewrites Location headers.
+    vetted(
+        "proxy_redirect",
+        Args::Word(&["off", "default"]),
+        "tunes Location rewriting",
+        None,
+    ),
+];
+
+/// More arguments than any vetted directive needs in practice (gzip_types lists a dozen).
+const MAX_TUNING_ARGS: usize = 32;
+
+/// The tuning directive `d` is: `None` when its name is not in [`TUNING`] (or it is a block),
+/// `Some(Err)` with the rest of a sentence when its arguments are not vouched for.
+fn tuning(d: &Directive) -> Option<Result<(&'static TuningSpec, Tuning), String>> {
+    if d.block.is_some() {
+        return None;
+    }
+    let spec = TUNING.iter().find(|spec| spec.name == d.name)?;
+    if d.args.len() > MAX_TUNING_ARGS || !args_ok(spec.args, &d.args) {
+        return Some(Err(
+            "has arguments other than the simple values Sluice vouches for".to_owned(),
+        ));
+    }
+    let instead = spec.annotation.map(|key| Instead {
+        key,
+        // Suggested only as the annotation reads it: the grammar decides.
+        value: match d.args.as_slice() {
+            [value]
+                if super::table::spec(key)
+                    .is_some_and(|spec| spec.grammar.parse(value).is_ok()) =>
+            {
+                Some(value.clone())
+            }
+            _ => None,
+        },
+    });
+    Some(Ok((
+        spec,
+        Tuning {
+            name: spec.name,
+            directive: d.shown(),
+            instead,
+        },
+    )))
+}
+
+fn args_ok(kind: Args, args: &[String]) -> bool {
+    let one = |ok: &dyn Fn(&str) -> bool| matches!(args, [a] if ok(a));
+    let all = |ok: &dyn Fn(&str) -> bool| !args.is_empty() && args.iter().all(|a| ok(a));
+    match kind {
+        Args::OnOff => one(&|a| a == "on" || a == "off"),
+        Args::Size => one(&is_size),
+        Args::Time => one(&is_time),
+        Args::Number => one(&is_number),
+        Args::NumberSize => matches!(args, [n, s] if is_number(n) && is_size(s)),
+        Args::Times => args.len() <= 2 && all(&is_time),
+        Args::Word(words) => one(&|a| words.contains(&a)),
+        Args::Words(words) => all(&|a| words.contains(&a)),
+        Args::MimeTypes => all(&is_mime_type),
+        Args::Expires => match args {
+            [modified, time] => modified == "modified" && is_expires_time(time),
+            [a] => matches!(a.as_str(), "epoch" | "max" | "off") || is_expires_time(a),
+            _ => false,
+        },
+        Args::Charset => one(&|a| {
+            (1..=40).contains(&a.len())
+                && a.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        }),
+        Args::Conditions => all(&is_condition),
+    }
+}
+
+fn is_number(a: &str) -> bool {
+    (1..=9).contains(&a.len()) && a.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// nginx size: digits with an optional k or m (g too, as the annotations accept).
+fn is_size(a: &str) -> bool {
+    let digits = a.strip_suffix(['k', 'K', 'm', 'M', 'g', 'G']).unwrap_or(a);
+    (1..=12).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// nginx time: one or more numbers, each with an optional unit (`90`, `10s`, `1h30m`).
+fn is_time(a: &str) -> bool {
+    if a.is_empty() || a.len() > 32 {
+        return false;
+    }
+    let mut rest = a;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return false;
+        }
+        rest = &rest[digits..];
+        // `ms` before `m`.
+        match ["ms", "s", "m", "h", "d", "w", "M", "y"]
+            .iter()
+            .find(|unit| rest.starts_with(*unit))
+        {
+            Some(unit) => rest = &rest[unit.len()..],
+            None => return rest.is_empty(),
+        }
+    }
+    true
+}
+
+fn is_expires_time(a: &str) -> bool {
+    is_time(a.strip_prefix(['-', '@']).unwrap_or(a))
+}
+
+fn is_mime_type(a: &str) -> bool {
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 64
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+    };
+    a == "*"
+        || a.split_once('/')
+            .is_some_and(|(kind, sub)| part(kind) && (sub == "*" || part(sub)))
+}
+
+/// Literal words and `$name` variables, nothing else (no `${`, no quotes' spaces).
+fn is_condition(a: &str) -> bool {
+    let literal = |b: u8| b.is_ascii_alphanumeric() || b"_.-".contains(&b);
+    (1..=64).contains(&a.len())
+        && a.split('$').enumerate().all(|(n, part)| {
+            if n == 0 {
+                return part.bytes().all(literal);
+            }
+            let name = part
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                .count();
+            name > 0 && part[name..].bytes().all(literal)
+        })
+}
+
+/// The prefix of a snippet key, for the annotations suggested beside it.
+fn prefix_of(key: &str) -> &'static str {
+    if key.starts_with(SLUICE_PREFIX) {
+        SLUICE_PREFIX
+    } else {
+        NGINX_PREFIX
+    }
+}
+
+/// `; use nginx.ingress.kubernetes.io/proxy-body-size: "100m" instead` for the tuning
+/// directives with an annotation the Ingress does not set yet (quoted, as YAML needs for
+/// `off`); empty when there is none.
+fn instead_of(tuning: &[Tuning], annotations: &BTreeMap<String, String>, prefix: &str) -> String {
+    let mut keys: Vec<&str> = Vec::new();
+    let mut shown = Vec::new();
+    for instead in tuning.iter().filter_map(|t| t.instead.as_ref()) {
+        if keys.contains(&instead.key) || effective(annotations, instead.key).is_some() {
+            continue;
+        }
+        keys.push(instead.key);
+        shown.push(match &instead.value {
+            Some(value) => format!("{prefix}{}: {value:?}", instead.key),
+            None => format!("{prefix}{}", instead.key),
+        });
+    }
+    if shown.is_empty() {
+        String::new()
+    } else {
+        format!("; use {} instead", shown.join(", "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1307,12 +1743,14 @@ mod tests {
         ];
         for (text, what, security) in cases {
             match assess(text, Context::Location) {
-                Assessment::HeaderOnly {
+                Assessment::Harmless {
                     what: got,
                     security_headers,
+                    tuning,
                 } => {
                     assert_eq!(&got, what, "{text}");
                     assert_eq!(security_headers, *security, "{text}");
+                    assert!(tuning.is_empty(), "{text}");
                 }
                 other => panic!("{text:?}: {other:?}"),
             }
@@ -1399,9 +1837,9 @@ mod tests {
                 "sets request header X-Remote-User",
             ),
             (
-                "proxy_buffering off;",
+                "proxy_buffering off;\ndeny all;",
                 Context::Location,
-                "`proxy_buffering off` is not a header directive",
+                "`deny all` restricts",
             ),
             (
                 "more_set_headers \"X: y\"",
@@ -1462,7 +1900,7 @@ mod tests {
     fn variables_with_braces_are_not_blocks() {
         assert!(matches!(
             assess("add_header X-Host ${host}-x;", Context::Location),
-            Assessment::HeaderOnly { .. }
+            Assessment::Harmless { .. }
         ));
         let t = translated("add_header X-Host ${host}-x;");
         assert_eq!(
@@ -1696,7 +2134,8 @@ mod tests {
                 "has arguments Sluice does not translate",
             ),
             ("add_header X;", "has arguments Sluice does not translate"),
-            ("proxy_http_version 1.0;", "has arguments"),
+            ("proxy_http_version 1.0;", "only tunes connections"),
+            ("proxy_http_version 2.0;", "has arguments"),
             ("proxy_ssl_server_name off;", "has arguments"),
             ("proxy_set_header Host \"a b\";", "for the host"),
             ("proxy_ssl_name $http_x;", ""),
@@ -1706,7 +2145,12 @@ mod tests {
             ),
             (
                 "proxy_buffering off;",
-                "is not one of the header directives",
+                "`proxy_buffering off` only tunes buffering, which Sluice does not take from a \
+                 snippet",
+            ),
+            (
+                "client_max_body_size $x;",
+                "`client_max_body_size $x` has arguments other than the simple values",
             ),
             ("location / { add_header X y; }", "is a block"),
             ("add_header X \"y;", "a quote is not closed"),
@@ -1803,6 +2247,313 @@ mod tests {
         assert!(!grammar::has_control(&shown), "{shown:?}");
         assert!(shown.chars().count() <= 63, "{shown:?}");
         assert!(shown.contains("\"X\\r\\nY\""), "{shown:?}");
+    }
+
+    fn harmless(text: &str) -> (String, Vec<Tuning>) {
+        match assess(text, Context::Location) {
+            Assessment::Harmless { what, tuning, .. } => (what, tuning),
+            other => panic!("{text:?}: expected harmless, got {other:?}"),
+        }
+    }
+
+    /// Every vetted directive, as real snippets write it: harmless to drop, never translated,
+    /// with the annotation to use instead where Sluice has one.
+    #[test]
+    fn every_tuning_directive_is_harmless() {
+        // The directive, and the annotation to use instead with its value, if any.
+        type Case = (&'static str, Option<(&'static str, Option<&'static str>)>);
+        let cases: &[Case] = &[
+            (
+                "proxy_buffering off;",
+                Some(("proxy-buffering", Some("off"))),
+            ),
+            (
+                "proxy_request_buffering off;",
+                Some(("proxy-request-buffering", Some("off"))),
+            ),
+            (
+                "proxy_buffer_size 16k;",
+                Some(("proxy-buffer-size", Some("16k"))),
+            ),
+            ("proxy_buffers 4 32k;", None),
+            ("proxy_busy_buffers_size 64k;", None),
+            ("proxy_max_temp_file_size 0;", None),
+            ("proxy_temp_file_write_size 64k;", None),
+            ("client_body_buffer_size 1m;", None),
+            ("client_header_buffer_size 4k;", None),
+            ("large_client_header_buffers 4 16k;", None),
+            (
+                "client_max_body_size 100m;",
+                Some(("proxy-body-size", Some("100m"))),
+            ),
+            (
+                "client_max_body_size 0;",
+                Some(("proxy-body-size", Some("0"))),
+            ),
+            (
+                "proxy_read_timeout 3600;",
+                Some(("proxy-read-timeout", Some("3600"))),
+            ),
+            (
+                "proxy_send_timeout 3600s;",
+                Some(("proxy-send-timeout", Some("3600s"))),
+            ),
+            (
+                "proxy_connect_timeout 10s;",
+                Some(("proxy-connect-timeout", Some("10s"))),
+            ),
+            // A compound time is fine to drop; the annotation wants it rewritten.
+            (
+                "proxy_read_timeout 1h30m;",
+                Some(("proxy-read-timeout", None)),
+            ),
+            ("client_body_timeout 60s;", None),
+            ("client_header_timeout 60s;", None),
+            ("send_timeout 300;", None),
+            ("keepalive_timeout 75s 60s;", None),
+            (
+                "proxy_http_version 1.0;",
+                Some(("proxy-http-version", Some("1.0"))),
+            ),
+            ("chunked_transfer_encoding off;", None),
+            ("tcp_nodelay on;", None),
+            ("tcp_nopush on;", None),
+            ("sendfile on;", None),
+            ("gzip on;", None),
+            (
+                "gzip_types text/plain application/json image/svg+xml text/*;",
+                None,
+            ),
+            ("gzip_comp_level 5;", None),
+            ("gzip_min_length 256;", None),
+            ("gzip_vary on;", None),
+            ("gzip_proxied expired no-cache no-store private auth;", None),
+            ("expires 1h;", None),
+            ("expires modified -1;", None),
+            ("expires epoch;", None),
+            ("etag off;", None),
+            (
+                "proxy_cache_bypass $http_pragma $cookie_nocache$arg_nocache;",
+                None,
+            ),
+            ("proxy_no_cache 1;", None),
+            ("charset utf-8;", None),
+            ("access_log off;", None),
+            ("log_not_found off;", None),
+            ("server_tokens off;", None),
+            ("proxy_intercept_errors on;", None),
+            ("proxy_redirect off;", None),
+        ];
+        let mut covered = Vec::new();
+        for (text, instead) in cases {
+            let (what, tuning) = harmless(text);
+            assert_eq!(tuning.len(), 1, "{text}");
+            let shown = text.trim_end_matches(';');
+            assert_eq!(tuning[0].directive, shown, "{text}");
+            let name = shown.split(' ').next().unwrap();
+            assert_eq!(
+                what,
+                format!("tunes performance, caching or logging ({name})"),
+                "{text}"
+            );
+            let got = tuning[0]
+                .instead
+                .as_ref()
+                .map(|i| (i.key, i.value.as_deref()));
+            assert_eq!(got, *instead, "{text}");
+            // Harmless, but outside the translated subset: the snippet is not translated.
+            let e = untranslated(text);
+            assert_eq!(e.directive.as_deref(), Some(shown), "{text}");
+            assert!(e.why.starts_with("only "), "{text}: {e}");
+            // In a server snippet and at http level too.
+            assert!(
+                matches!(assess(text, Context::Server), Assessment::Harmless { .. }),
+                "{text}"
+            );
+            covered.push(name);
+        }
+        // The table and the list above stay in step.
+        for spec in TUNING {
+            assert!(covered.contains(&spec.name), "{} has no case", spec.name);
+        }
+    }
+
+    /// The annotations suggested instead are ones Sluice applies, and the values suggested
+    /// are accepted as written.
+    #[test]
+    fn suggested_annotations_apply() {
+        for spec in TUNING {
+            if let Some(key) = spec.annotation {
+                assert!(super::super::table::spec(key).is_some(), "{key}");
+            }
+        }
+        for (text, key, value) in [
+            ("proxy_buffering off;", "proxy-buffering", "off"),
+            ("client_max_body_size 100m;", "proxy-body-size", "100m"),
+            ("proxy_read_timeout 3600;", "proxy-read-timeout", "3600"),
+            ("proxy_connect_timeout 10s;", "proxy-connect-timeout", "10s"),
+            ("proxy_buffer_size 16k;", "proxy-buffer-size", "16k"),
+        ] {
+            let (_, tuning) = harmless(text);
+            let instead = tuning[0].instead.as_ref().unwrap();
+            assert_eq!((instead.key, instead.value.as_deref()), (key, Some(value)));
+            let annotations = BTreeMap::from([(format!("{NGINX_PREFIX}{key}"), value.to_owned())]);
+            let parsed = super::super::parse_annotations(&annotations);
+            assert!(parsed.problems.is_empty(), "{key}: {:?}", parsed.problems);
+        }
+        // Zero is no limit for the body, but no buffer: not suggested as written.
+        let (_, tuning) = harmless("proxy_buffer_size 0;");
+        assert_eq!(tuning[0].instead.as_ref().unwrap().value, None);
+    }
+
+    /// Tuning with headers and what Sluice does itself: still harmless, all listed.
+    #[test]
+    fn tuning_beside_headers() {
+        let text = "proxy_http_version 1.1;\nproxy_set_header Upgrade $http_upgrade;\n\
+                    proxy_set_header Connection \"upgrade\";\nproxy_read_timeout 3600;\n\
+                    proxy_send_timeout 3600;\nadd_header X-Frame-Options DENY always;";
+        match assess(text, Context::Location) {
+            Assessment::Harmless {
+                what,
+                security_headers,
+                tuning,
+            } => {
+                assert_eq!(
+                    what,
+                    "sets response headers X-Frame-Options; tunes performance, caching or \
+                     logging (proxy_read_timeout, proxy_send_timeout)"
+                );
+                assert_eq!(security_headers, ["X-Frame-Options"]);
+                let shown: Vec<&str> = tuning.iter().map(|t| t.directive.as_str()).collect();
+                assert_eq!(
+                    shown,
+                    ["proxy_read_timeout 3600", "proxy_send_timeout 3600"]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // All or nothing: the header is not translated either; the first tuning directive is
+        // named.
+        assert_eq!(
+            untranslated(text).to_string(),
+            "`proxy_read_timeout 3600` only sets a timeout, which Sluice does not take from a \
+             snippet"
+        );
+    }
+
+    /// Near misses: a tuning name is not a free pass. Blocks, variables, odd arguments and
+    /// anything beside them that may be an access rule stay unsafe.
+    #[test]
+    fn tuning_near_misses_stay_unsafe() {
+        let cases = [
+            ("proxy_buffering off;\ndeny all;", "`deny all` restricts"),
+            (
+                "client_max_body_size $x;",
+                "`client_max_body_size $x` has arguments",
+            ),
+            ("client_max_body_size ${x};", "has arguments"),
+            ("gzip on;\nlocation / { }", "`location /` block"),
+            ("expires 1h;\nif ($x) {}", "`if ($x)` block"),
+            ("gzip on { }", "`gzip on` block"),
+            ("proxy_buffering maybe;", "has arguments"),
+            ("proxy_buffering on off;", "has arguments"),
+            ("proxy_buffering;", "has arguments"),
+            ("proxy_buffer_size 16q;", "has arguments"),
+            ("proxy_buffer_size -1;", "has arguments"),
+            ("proxy_buffers 4;", "has arguments"),
+            ("proxy_read_timeout 1x;", "has arguments"),
+            ("proxy_read_timeout s;", "has arguments"),
+            ("proxy_read_timeout $t;", "has arguments"),
+            ("keepalive_timeout 1 2 3;", "has arguments"),
+            ("gzip_types text/$x;", "has arguments"),
+            ("gzip_types 'text/plain; x';", "has arguments"),
+            ("gzip_proxied everything;", "has arguments"),
+            ("expires $expires;", "has arguments"),
+            ("expires modified;", "has arguments"),
+            ("charset \"utf 8\";", "has arguments"),
+            ("charset $charset;", "has arguments"),
+            ("access_log /var/log/nginx/app.log;", "has arguments"),
+            ("access_log syslog:server=10.0.0.1;", "has arguments"),
+            ("proxy_redirect http://a/ http://b/;", "has arguments"),
+            ("proxy_cache_bypass $;", "has arguments"),
+            ("proxy_cache_bypass \"$a $b\";", "has arguments"),
+            ("proxy_no_cache;", "has arguments"),
+            ("proxy_http_version 2;", "has arguments"),
+            // Not on the list at all.
+            ("proxy_pass http://evil;", "sends requests elsewhere"),
+            ("satisfy any;", "combines access rules"),
+            ("include /etc/nginx/x.conf;", "includes other configuration"),
+            ("load_module /tmp/x.so;", "is not a header directive"),
+            ("ssl_protocols TLSv1;", "is not a header directive"),
+            ("ssl_verify_client off;", "checks client certificates"),
+            ("proxy_ssl_verify off;", "is not a header directive"),
+            ("js_content main.handler;", "is not a header directive"),
+            ("perl_set $x 'sub { }';", "is not a header directive"),
+            ("set $x 1;\nproxy_buffering off;", "sets variables"),
+            ("error_page 502 = @fallback;", "changes error answers"),
+            ("proxy_cache my_zone;", "is not a header directive"),
+            (
+                "proxy_buffering off;\nproxy_set_header X-Remote-User admin;",
+                "which a backend may trust for identity",
+            ),
+            (
+                "gzip on;\naccess_by_lua_block { ngx.exit(403) }",
+                "runs Lua code",
+            ),
+        ];
+        for (text, want) in cases {
+            let reason = unsafe_reason(text, Context::Location);
+            assert!(reason.contains(want), "{text:?}: {reason:?} lacks {want:?}");
+            assert!(translate(text, Context::Location).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn tuning_argument_readers() {
+        for ok in ["0", "60", "10s", "500ms", "1h30m", "2d", "1y", "1M"] {
+            assert!(is_time(ok), "{ok}");
+        }
+        for bad in ["", "s", "1x", "1 s", "-1", "1.5s", "$t", &"1".repeat(33)] {
+            assert!(!is_time(bad), "{bad}");
+        }
+        for ok in ["0", "16k", "100M", "1g", "4096"] {
+            assert!(is_size(ok), "{ok}");
+        }
+        for bad in ["", "k", "16kb", "-1", "1.5m", "$s", "1234567890123"] {
+            assert!(!is_size(bad), "{bad}");
+        }
+        for ok in [
+            "*",
+            "text/plain",
+            "text/*",
+            "image/svg+xml",
+            "application/vnd.api+json",
+        ] {
+            assert!(is_mime_type(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "text",
+            "/plain",
+            "text/",
+            "*/*x",
+            "text/$x",
+            "text/plain;q=1",
+        ] {
+            assert!(!is_mime_type(bad), "{bad}");
+        }
+        for ok in [
+            "1",
+            "$http_pragma",
+            "$cookie_nocache$arg_nocache",
+            "x$a.b",
+            "-",
+        ] {
+            assert!(is_condition(ok), "{ok}");
+        }
+        for bad in ["", "$", "${a}", "$a b", "a$", "$-", "\"x\""] {
+            assert!(!is_condition(bad), "{bad}");
+        }
     }
 
     #[test]

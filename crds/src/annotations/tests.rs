@@ -944,3 +944,88 @@ fn hostile_snippet_values_are_refused_or_inert() {
         assert!(!grammar::has_control(&message), "{message:?}");
     }
 }
+
+#[test]
+fn tuning_snippets_are_ignored_and_name_the_annotation_to_use() {
+    // Tuning only: served; the Event names the first directive and the annotations to use.
+    let parsed = parse(&[(
+        "nginx.ingress.kubernetes.io/configuration-snippet",
+        "proxy_buffering off;\nproxy_request_buffering off;\nclient_max_body_size 0;\n\
+         proxy_buffers 4 32k;",
+    )]);
+    assert_eq!(
+        messages(&parsed),
+        [
+            "nginx.ingress.kubernetes.io/configuration-snippet: snippet not applied: \
+             `proxy_buffering off` only tunes buffering, which Sluice does not take from a \
+             snippet; Sluice translates a snippet only when every directive sets, adds, hides \
+             or clears headers with literal values or supported variables, so none of it \
+             applies; ignored; use nginx.ingress.kubernetes.io/proxy-buffering: \"off\", \
+             nginx.ingress.kubernetes.io/proxy-request-buffering: \"off\", \
+             nginx.ingress.kubernetes.io/proxy-body-size: \"0\" instead"
+        ]
+    );
+    assert_eq!(parsed.problems[0].severity, Severity::Ignored);
+    assert!(!parsed.rejects_ingress());
+
+    // With headers: all or nothing, the header is not applied either. An annotation already
+    // set is not suggested again; the suggestion takes the snippet key's prefix.
+    let parsed = parse(&[
+        (
+            "sluice.dev/configuration-snippet",
+            "more_set_headers \"X-Frame-Options: DENY\";\nproxy_read_timeout 3600;\n\
+             proxy_send_timeout 3600;",
+        ),
+        ("sluice.dev/proxy-read-timeout", "3600"),
+    ]);
+    assert_eq!(parsed.problems.len(), 1, "{:?}", messages(&parsed));
+    let message = parsed.problems[0].message();
+    assert_eq!(parsed.problems[0].severity, Severity::Ignored);
+    assert!(
+        message.starts_with(
+            "sluice.dev/configuration-snippet: snippet not applied: `proxy_read_timeout 3600` \
+             only sets a timeout"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("; use sluice.dev/proxy-send-timeout: \"3600\" instead"),
+        "{message}"
+    );
+    assert!(parsed.policies.headers.is_empty());
+    assert_eq!(
+        parsed.policies.proxy.read_timeout,
+        Some(Duration::from_secs(3600))
+    );
+
+    // Server snippets too; nothing to suggest for a directive without an annotation.
+    let parsed = parse(&[(
+        "nginx.ingress.kubernetes.io/server-snippet",
+        "gzip on;\ngzip_types text/plain application/json;\naccess_log off;",
+    )]);
+    assert_eq!(parsed.problems.len(), 1);
+    assert_eq!(parsed.problems[0].severity, Severity::Ignored);
+    assert!(
+        parsed.problems[0]
+            .message()
+            .ends_with("so none of it applies; ignored"),
+        "{:?}",
+        messages(&parsed)
+    );
+
+    // A near miss beside tuning still makes the Ingress not served.
+    for value in [
+        "proxy_buffering off;\ndeny all;",
+        "client_max_body_size $x;",
+        "gzip on;\nlocation / { }",
+        "expires 1h;\nif ($x) {}",
+    ] {
+        let parsed = parse(&[("nginx.ingress.kubernetes.io/configuration-snippet", value)]);
+        assert_eq!(parsed.problems.len(), 1, "{value:?}");
+        assert_eq!(
+            parsed.problems[0].severity,
+            Severity::RejectIngress,
+            "{value:?}"
+        );
+    }
+}

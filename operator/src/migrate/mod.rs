@@ -87,7 +87,7 @@ const LEGACY_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
 pub enum Verdict {
     /// Every annotation applies; nothing set-wide differs.
     ServedIdentically,
-    /// Served, with the differences listed (ignored keys, policies not applied, header-only
+    /// Served, with the differences listed (ignored keys, policies not applied, harmless
     /// snippets, set-wide settings).
     ServedWithDifferences,
     /// Not served, or must not be switched over as it is: the reasons are listed.
@@ -570,21 +570,33 @@ fn snippet_finding(
             reason,
         });
     } else if let Some(context) = context.filter(|_| ignored) {
-        // Headers outside the subset: served without them. Say which security headers go.
+        // Headers outside the subset or tuning directives: served without them. Say which
+        // security headers and tuning directives go (the parser's message already names the
+        // annotations to use instead).
         let mut line = found
             .iter()
             .map(|p| p.message())
             .collect::<Vec<_>>()
             .join("; ");
-        if let snippet::Assessment::HeaderOnly {
-            security_headers, ..
+        if let snippet::Assessment::Harmless {
+            security_headers,
+            tuning,
+            ..
         } = snippet::assess(value, context)
-            && !security_headers.is_empty()
         {
-            line.push_str(&format!(
-                "; responses lack the security headers {}",
-                security_headers.join(", ")
-            ));
+            if !security_headers.is_empty() {
+                line.push_str(&format!(
+                    "; responses lack the security headers {}",
+                    security_headers.join(", ")
+                ));
+            }
+            if !tuning.is_empty() {
+                let dropped: Vec<String> = tuning
+                    .iter()
+                    .map(|t| format!("`{}`", t.directive))
+                    .collect();
+                line.push_str(&format!("; dropped: {}", dropped.join(", ")));
+            }
         }
         out.ignored.push(Finding {
             key: key.to_owned(),

@@ -10,8 +10,8 @@
 //! - a set-wide behaviour Sluice lacks (`use-gzip`, `ssl-redirect: "false"`, unknown keys):
 //!   every Ingress is served with differences;
 //! - a set-wide access rule (`global-auth-url`, `whitelist-source-range`, `block-cidrs`, a
-//!   `server-snippet` that is not header-only, ...): the Ingresses it protects are not served,
-//!   because serving them without it would expose what it protects.
+//!   `server-snippet` that may hold an access rule, ...): the Ingresses it protects are not
+//!   served, because serving them without it would expose what it protects.
 
 use std::collections::BTreeMap;
 
@@ -545,7 +545,7 @@ fn unmapped(key: &str, value: &str) -> (String, Effect, Option<Reach>) {
                 Assessment::Native { what } => none(&format!(
                     "snippet not executed, and nothing is lost: {what}"
                 )),
-                Assessment::HeaderOnly { what, .. } => (
+                Assessment::Harmless { what, .. } => (
                     match snippet::translate(value, context) {
                         // The data plane reads no ConfigMap: the translation needs the snippet
                         // on the Ingresses.
@@ -846,6 +846,39 @@ mod tests {
                 "use-gzip",
                 "whitelist-source-range"
             ]
+        );
+    }
+
+    #[test]
+    fn tuning_snippets_are_a_difference() {
+        // Buffering, timeouts and logging decide nothing about access: every Ingress is served,
+        // without them.
+        let mapped = map(&config_map(&[
+            (
+                "server-snippet",
+                "client_max_body_size 100m;\nproxy_read_timeout 3600;\naccess_log off;",
+            ),
+            ("location-snippet", "proxy_buffering off;\ndeny all;"),
+        ]));
+        let server = finding(&mapped, "server-snippet");
+        assert_eq!(server.effect, Effect::Difference);
+        assert!(
+            server.reason.contains(
+                "tunes performance, caching or logging (client_max_body_size, \
+                 proxy_read_timeout, access_log)"
+            ),
+            "{server:?}"
+        );
+        assert!(
+            server
+                .reason
+                .contains("`client_max_body_size 100m` only limits request bodies"),
+            "{server:?}"
+        );
+        // A near miss beside tuning is still an access rule.
+        assert_eq!(
+            finding(&mapped, "location-snippet").effect,
+            Effect::NotServed
         );
     }
 
