@@ -69,6 +69,15 @@ const SECRET: &str =
     r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$";
 const REALM: &str = r"^[ !#-\[\]-~]{1,256}$";
 const CIPHERS: &str = r"^[A-Za-z0-9_.=@!+:, -]+$";
+const HEADER_NAME: &str = COOKIE_NAME;
+/// Printable ASCII and space: text compared literally, regexes (compiled by the typed parse)
+/// and hash keys (parsed as templates).
+const PRINTABLE: &str = r"^[ -~]{1,1024}$";
+const TEXT: &str = PRINTABLE;
+const REGEX_TEXT: &str = PRINTABLE;
+const KEY_TEMPLATE: &str = PRINTABLE;
+const STATUS_LIST: &str = r"^[1-5][0-9][0-9]( *, *[1-5][0-9][0-9])*$";
+const SERVICE_NAME: &str = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$";
 
 /// Compiled patterns, by pattern text.
 static REGEXES: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
@@ -91,6 +100,9 @@ static REGEXES: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
         SECRET,
         REALM,
         CIPHERS,
+        PRINTABLE,
+        STATUS_LIST,
+        SERVICE_NAME,
     ]
     .into_iter()
     .map(|p| (p, Regex::new(p).expect("the grammar patterns are valid")))
@@ -188,6 +200,18 @@ pub enum Grammar {
     Realm,
     /// OpenSSL cipher-list syntax.
     Ciphers,
+    /// One RFC 7230 token (a header name).
+    HeaderName,
+    /// Printable ASCII text, spaces allowed (a header value compared literally).
+    Text,
+    /// A regular expression (RE2 syntax as Rust's `regex` crate reads it), size-limited.
+    Regex,
+    /// Comma-separated HTTP status codes (100 to 599).
+    StatusList,
+    /// A Service name in the Ingress's namespace (RFC 1035 label).
+    ServiceName,
+    /// A hash key of literal text and nginx variables (`$remote_addr`, `$http_x_user`).
+    KeyTemplate,
 }
 
 /// A value that passed its grammar, in typed form.
@@ -207,7 +231,9 @@ pub enum Value {
     Cidrs(Vec<IpCidr>),
     /// [`Grammar::Url`], [`Grammar::Rewrite`], [`Grammar::Host`].
     Template(Template),
-    /// [`Grammar::Path`], [`Grammar::CookieName`], [`Grammar::Domain`], [`Grammar::Realm`].
+    /// [`Grammar::Path`], [`Grammar::CookieName`], [`Grammar::Domain`], [`Grammar::Realm`],
+    /// [`Grammar::HeaderName`] (lowercase), [`Grammar::Text`], [`Grammar::Regex`] (it
+    /// compiled), [`Grammar::ServiceName`].
     Text(String),
     /// [`Grammar::TokenList`] (lowercase) and [`Grammar::MethodList`] (uppercase).
     List(Vec<String>),
@@ -217,6 +243,8 @@ pub enum Value {
     Secret(Option<String>, String),
     /// [`Grammar::Ciphers`].
     Ciphers(CipherSelection),
+    /// [`Grammar::StatusList`].
+    Statuses(Vec<u16>),
 }
 
 /// Why a value was refused; [`super::AnnotationProblem`] turns it into the message.
@@ -264,6 +292,12 @@ impl Grammar {
             Grammar::SecretRef => "a Secret name, or namespace/name".into(),
             Grammar::Realm => "printable ASCII text without \" or \\, at most 256 characters".into(),
             Grammar::Ciphers => "an OpenSSL cipher list (ECDHE-RSA-AES128-GCM-SHA256:HIGH:!aNULL)".into(),
+            Grammar::HeaderName => "a header name (an RFC 7230 token such as X-Canary)".into(),
+            Grammar::Text => "printable ASCII text, at most 1024 characters".into(),
+            Grammar::Regex => "a regular expression (RE2 syntax), at most 1024 characters".into(),
+            Grammar::StatusList => "a comma-separated list of HTTP status codes (404,500,503)".into(),
+            Grammar::ServiceName => "the name of a Service in the Ingress's namespace".into(),
+            Grammar::KeyTemplate => "text with nginx variables ($remote_addr, $request_uri, $http_x_user, $cookie_session)".into(),
         }
     }
 
@@ -288,6 +322,12 @@ impl Grammar {
             Grammar::SecretRef => "Secret reference",
             Grammar::Realm => "text",
             Grammar::Ciphers => "cipher list",
+            Grammar::HeaderName => "header name",
+            Grammar::Text => "text",
+            Grammar::Regex => "regex",
+            Grammar::StatusList => "status list",
+            Grammar::ServiceName => "Service name",
+            Grammar::KeyTemplate => "key template",
         }
     }
 
@@ -342,6 +382,12 @@ impl Grammar {
             Grammar::SecretRef => matches(SECRET, v),
             Grammar::Realm => matches(REALM, v),
             Grammar::Ciphers => matches(CIPHERS, v),
+            Grammar::HeaderName => matches(HEADER_NAME, v),
+            Grammar::Text => matches(TEXT, v),
+            Grammar::Regex => matches(REGEX_TEXT, v),
+            Grammar::StatusList => matches(STATUS_LIST, v),
+            Grammar::ServiceName => matches(SERVICE_NAME, v),
+            Grammar::KeyTemplate => matches(KEY_TEMPLATE, v),
         }
     }
 
@@ -386,6 +432,12 @@ impl Grammar {
             Grammar::SecretRef => re(SECRET),
             Grammar::Realm => re(REALM),
             Grammar::Ciphers => re(CIPHERS),
+            Grammar::HeaderName => re(HEADER_NAME),
+            Grammar::Text => re(TEXT),
+            Grammar::Regex => re(REGEX_TEXT),
+            Grammar::StatusList => re(STATUS_LIST),
+            Grammar::ServiceName => re(SERVICE_NAME),
+            Grammar::KeyTemplate => re(KEY_TEMPLATE),
         }
     }
 
@@ -442,8 +494,37 @@ impl Grammar {
                 .map(|(ns, name)| Value::Secret(ns, name))
                 .map_err(specific),
             Grammar::Ciphers => Ok(Value::Ciphers(ciphers::evaluate(value))),
+            Grammar::HeaderName => Ok(Value::Text(value.to_ascii_lowercase())),
+            Grammar::Text | Grammar::ServiceName => Ok(Value::Text(value.to_owned())),
+            Grammar::Regex => regex::RegexBuilder::new(value)
+                .size_limit(super::path_regex::REGEX_SIZE_LIMIT)
+                .dfa_size_limit(super::path_regex::REGEX_SIZE_LIMIT)
+                .nest_limit(super::path_regex::REGEX_NEST_LIMIT)
+                .build()
+                .map(|_| Value::Text(value.to_owned()))
+                .map_err(|e| specific(concise(&e.to_string()))),
+            Grammar::StatusList => Ok(Value::Statuses(
+                value
+                    .split(',')
+                    .filter_map(|s| s.trim().parse().ok())
+                    .collect(),
+            )),
+            Grammar::KeyTemplate => template(TemplateKind::HeaderValue),
         }
     }
+}
+
+/// The last line of a regex error (the crate's messages draw the pattern with a caret first).
+fn concise(message: &str) -> String {
+    let line = message
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("not a valid regex");
+    format!(
+        "not a valid regex: {}",
+        line.trim().trim_start_matches("error: ")
+    )
 }
 
 /// A CEL raw string literal holding `pattern` (RE2 syntax, no escaping needed).

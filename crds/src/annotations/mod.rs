@@ -363,22 +363,6 @@ fn unsupported_keys(annotations: &BTreeMap<String, String>) -> Vec<AnnotationPro
                     "not supported by Sluice yet; ignored".to_owned(),
                     Severity::Ignored,
                 ),
-                Unsupported::FailsClosed => (
-                    "client-certificate authentication is not supported by Sluice yet; the \
-                     Ingress is not served rather than served without the check it asks for"
-                        .to_owned(),
-                    Severity::RejectIngress,
-                ),
-                Unsupported::Canary if grammar::BOOL_TRUE.contains(&value) => (
-                    "canary Ingresses are not supported by Sluice yet; this Ingress is not \
-                     served, so its main Ingress keeps all traffic"
-                        .to_owned(),
-                    Severity::RejectIngress,
-                ),
-                Unsupported::Canary => (
-                    "not supported by Sluice yet; ignored".to_owned(),
-                    Severity::Ignored,
-                ),
             }
         } else {
             let suggestions: Vec<String> = table::suggestions(bare)

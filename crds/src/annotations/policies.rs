@@ -38,6 +38,16 @@ pub struct Policies {
     pub access: Option<AccessLists>,
     /// proxy-*, backend-protocol.
     pub proxy: ProxyPolicies,
+    /// `canary: true` with its canary-* keys.
+    pub canary: Option<Canary>,
+    /// auth-tls-*.
+    pub client_certificates: Option<ClientCertificates>,
+    /// proxy-ssl-*.
+    pub upstream_tls: Option<UpstreamTls>,
+    /// load-balance, upstream-hash-by, service-upstream.
+    pub load_balancing: LoadBalancing,
+    /// custom-http-errors, default-backend.
+    pub errors: Option<CustomErrors>,
     /// Header changes translated from header-only `server-snippet` and `configuration-snippet`
     /// ([`super::snippet`]).
     pub headers: HeaderPolicies,
@@ -48,7 +58,12 @@ impl Policies {
     /// the fleet's namespace. Resolve each with [`SecretRef::name_in`] and the Ingress's
     /// namespace.
     pub fn secret_refs(&self) -> Vec<&SecretRef> {
-        self.basic_auth.iter().map(|auth| &auth.secret).collect()
+        self.basic_auth
+            .iter()
+            .map(|auth| &auth.secret)
+            .chain(self.client_certificates.iter().map(|c| &c.secret))
+            .chain(self.upstream_tls.iter().filter_map(|t| t.secret.as_ref()))
+            .collect()
     }
 }
 
@@ -283,6 +298,94 @@ pub struct ProxyPolicies {
     pub request_buffering: Option<bool>,
     /// `proxy-buffer-size`, bytes (accepted; no effect on a streaming proxy).
     pub buffer_size: Option<u64>,
+}
+
+/// `canary: true`: this Ingress takes some of the requests for the host and paths another
+/// (the main) Ingress serves. ingress-nginx's order: header, then cookie, then weight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canary {
+    /// `canary-by-header`, lowercase.
+    pub by_header: Option<String>,
+    /// `canary-by-header-value`: the value that selects the canary (exact).
+    pub header_value: Option<String>,
+    /// `canary-by-header-pattern`: a regex the value must match (it compiled).
+    pub header_pattern: Option<String>,
+    /// `canary-by-cookie`.
+    pub by_cookie: Option<String>,
+    /// `canary-weight` out of `weight_total`.
+    pub weight: u32,
+    /// `canary-weight-total` (default 100).
+    pub weight_total: u32,
+}
+
+/// `auth-tls-verify-client`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VerifyClient {
+    /// A valid certificate is required.
+    On,
+    /// Not requested.
+    Off,
+    /// Verified when sent.
+    Optional,
+    /// Requested, not verified.
+    OptionalNoCa,
+}
+
+/// `auth-tls-secret` and friends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificates {
+    /// The CA bundle's Secret (`ca.crt`).
+    pub secret: SecretRef,
+    /// `auth-tls-verify-client`.
+    pub verify: VerifyClient,
+    /// `auth-tls-verify-depth`.
+    pub depth: u32,
+    /// `auth-tls-pass-certificate-to-upstream`.
+    pub pass_to_upstream: bool,
+    /// `auth-tls-error-page`.
+    pub error_page: Option<Template>,
+}
+
+/// `proxy-ssl-*`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// `proxy-ssl-secret`: client certificate and CA.
+    pub secret: Option<SecretRef>,
+    /// `proxy-ssl-verify: on`.
+    pub verify: bool,
+    /// `proxy-ssl-name`.
+    pub name: Option<Template>,
+    /// `proxy-ssl-server-name: on`.
+    pub server_name: bool,
+}
+
+/// `load-balance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LoadBalance {
+    /// The default.
+    RoundRobin,
+    /// Peak EWMA of response times.
+    Ewma,
+}
+
+/// How a request picks an endpoint; each field independent, `None` is the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadBalancing {
+    /// `load-balance`.
+    pub algorithm: Option<LoadBalance>,
+    /// `upstream-hash-by`: the key, expanded per request.
+    pub hash_by: Option<Template>,
+    /// `service-upstream`.
+    pub service_upstream: Option<bool>,
+}
+
+/// `custom-http-errors` with `default-backend`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomErrors {
+    /// Statuses replaced by the default backend's answer.
+    pub codes: Vec<u16>,
+    /// A Service in the Ingress's namespace; `None`: the set's default backend.
+    pub default_backend: Option<String>,
 }
 
 /// `backend-protocol`.
@@ -607,7 +710,121 @@ pub(crate) fn build(slots: &Slots, problems: &mut Vec<AnnotationProblem>) -> Pol
         proxy: proxy(&r),
         // Filled from the snippets by the caller: they are not table keys.
         headers: HeaderPolicies::default(),
+        canary: canary(&r),
+        client_certificates: client_certificates(&r),
+        upstream_tls: upstream_tls(&r),
+        load_balancing: LoadBalancing {
+            algorithm: r.word("load-balance").map(|w| match w {
+                "ewma" => LoadBalance::Ewma,
+                _ => LoadBalance::RoundRobin,
+            }),
+            hash_by: r.template("upstream-hash-by"),
+            service_upstream: r.bool("service-upstream"),
+        },
+        errors: custom_errors(&r),
     }
+}
+
+fn secret_ref(r: &Reader, key: &str) -> Option<SecretRef> {
+    match r.value(key) {
+        Some(Value::Secret(namespace, name)) => Some(SecretRef {
+            namespace: namespace.clone(),
+            name: name.clone(),
+        }),
+        _ => None,
+    }
+}
+
+const CANARY_KEYS: [&str; 7] = [
+    "canary",
+    "canary-by-header",
+    "canary-by-header-value",
+    "canary-by-header-pattern",
+    "canary-by-cookie",
+    "canary-weight",
+    "canary-weight-total",
+];
+
+fn canary(r: &Reader) -> Option<Canary> {
+    // An invalid canary key rejects the Ingress (table severity), so the main Ingress keeps
+    // all traffic; nothing to build then.
+    if r.bool("canary") != Some(true) || r.any_invalid(&CANARY_KEYS) {
+        return None;
+    }
+    Some(Canary {
+        by_header: r.text("canary-by-header"),
+        header_value: r.text("canary-by-header-value"),
+        header_pattern: r.text("canary-by-header-pattern"),
+        by_cookie: r.text("canary-by-cookie"),
+        weight: r.int("canary-weight").unwrap_or(0),
+        weight_total: r.int("canary-weight-total").unwrap_or(100),
+    })
+}
+
+const CLIENT_CERT_KEYS: [&str; 5] = [
+    "auth-tls-secret",
+    "auth-tls-verify-client",
+    "auth-tls-verify-depth",
+    "auth-tls-pass-certificate-to-upstream",
+    "auth-tls-error-page",
+];
+
+fn client_certificates(r: &Reader) -> Option<ClientCertificates> {
+    if r.any_invalid(&CLIENT_CERT_KEYS) {
+        return None;
+    }
+    Some(ClientCertificates {
+        secret: secret_ref(r, "auth-tls-secret")?,
+        verify: match r.word("auth-tls-verify-client") {
+            Some("off") => VerifyClient::Off,
+            Some("optional") => VerifyClient::Optional,
+            Some("optional_no_ca") => VerifyClient::OptionalNoCa,
+            _ => VerifyClient::On,
+        },
+        depth: r.int("auth-tls-verify-depth").unwrap_or(1),
+        pass_to_upstream: r
+            .bool("auth-tls-pass-certificate-to-upstream")
+            .unwrap_or(false),
+        error_page: r.template("auth-tls-error-page"),
+    })
+}
+
+const UPSTREAM_TLS_KEYS: [&str; 4] = [
+    "proxy-ssl-secret",
+    "proxy-ssl-verify",
+    "proxy-ssl-name",
+    "proxy-ssl-server-name",
+];
+
+fn upstream_tls(r: &Reader) -> Option<UpstreamTls> {
+    if r.any_invalid(&UPSTREAM_TLS_KEYS) {
+        return None;
+    }
+    let tls = UpstreamTls {
+        secret: secret_ref(r, "proxy-ssl-secret"),
+        verify: r.word("proxy-ssl-verify") == Some("on"),
+        name: r.template("proxy-ssl-name"),
+        server_name: r.word("proxy-ssl-server-name") == Some("on"),
+    };
+    (tls != UpstreamTls::default()).then_some(tls)
+}
+
+fn custom_errors(r: &Reader) -> Option<CustomErrors> {
+    if r.any_invalid(&["custom-http-errors", "default-backend"]) {
+        return None;
+    }
+    let codes = match r.value("custom-http-errors") {
+        Some(Value::Statuses(codes)) => codes.clone(),
+        _ => Vec::new(),
+    };
+    let default_backend = r.text("default-backend");
+    if codes.is_empty() && default_backend.is_none() {
+        return None;
+    }
+    Some(CustomErrors {
+        codes,
+        default_backend,
+    })
 }
 
 fn redirect(r: &Reader) -> RedirectPolicies {

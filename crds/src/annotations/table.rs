@@ -30,11 +30,21 @@ pub enum PolicyGroup {
     Access,
     /// proxy-*, backend-protocol, connection-proxy-header.
     Proxying,
+    /// canary and the canary-* keys.
+    Canary,
+    /// auth-tls-*: client certificates.
+    ClientCertificates,
+    /// proxy-ssl-*: TLS to HTTPS backends.
+    UpstreamTls,
+    /// load-balance, upstream-hash-by, service-upstream.
+    LoadBalancing,
+    /// custom-http-errors, default-backend.
+    Errors,
 }
 
 impl PolicyGroup {
     /// Every group, in reference order.
-    pub const ALL: [PolicyGroup; 10] = [
+    pub const ALL: [PolicyGroup; 15] = [
         PolicyGroup::Redirects,
         PolicyGroup::Rewriting,
         PolicyGroup::BasicAuth,
@@ -45,6 +55,11 @@ impl PolicyGroup {
         PolicyGroup::RateLimits,
         PolicyGroup::Access,
         PolicyGroup::Proxying,
+        PolicyGroup::Canary,
+        PolicyGroup::ClientCertificates,
+        PolicyGroup::UpstreamTls,
+        PolicyGroup::LoadBalancing,
+        PolicyGroup::Errors,
     ];
 
     /// The section title in the reference.
@@ -60,6 +75,11 @@ impl PolicyGroup {
             PolicyGroup::RateLimits => "Rate limits",
             PolicyGroup::Access => "Access lists",
             PolicyGroup::Proxying => "Proxying",
+            PolicyGroup::Canary => "Canary releases",
+            PolicyGroup::ClientCertificates => "Client certificates",
+            PolicyGroup::UpstreamTls => "TLS to backends",
+            PolicyGroup::LoadBalancing => "Load balancing",
+            PolicyGroup::Errors => "Custom errors",
         }
     }
 }
@@ -154,6 +174,16 @@ const HTTP_VERSION: EnumGrammar = EnumGrammar {
     values: &["1.0", "1.1"],
     case_insensitive: false,
     hints: &[],
+};
+const VERIFY_CLIENT: EnumGrammar = EnumGrammar {
+    values: &["on", "off", "optional", "optional_no_ca"],
+    case_insensitive: false,
+    hints: &[("true", "on"), ("false", "off")],
+};
+const LOAD_BALANCE: EnumGrammar = EnumGrammar {
+    values: &["round_robin", "ewma"],
+    case_insensitive: false,
+    hints: &[("round-robin", "round_robin"), ("least_conn", "ewma")],
 };
 const ON_OFF: EnumGrammar = EnumGrammar {
     values: &["on", "off"],
@@ -776,6 +806,237 @@ pub static TABLE: &[AnnotationSpec] = &[
         group: PolicyGroup::Proxying,
         requires: &[],
     },
+    // --- Canary ----------------------------------------------------------------------------
+    AnnotationSpec {
+        key: "canary",
+        grammar: Grammar::Bool,
+        default: "false",
+        description: "This Ingress is the canary of the Ingress that serves the same host and path: it takes the requests the canary-* keys select, the main Ingress the rest.",
+        severity: Severity::RejectIngress,
+        drops: Drops::Policy("the canary"),
+        group: PolicyGroup::Canary,
+        requires: &[],
+    },
+    AnnotationSpec {
+        key: "canary-by-header",
+        grammar: Grammar::HeaderName,
+        default: "",
+        description: "Request header that routes to the canary: always when its value is `always`, never when `never`, else by canary-by-header-value or -pattern (or by the next rule).",
+        severity: Severity::RejectIngress,
+        drops: Drops::Policy("the canary"),
+        group: PolicyGroup::Canary,
+        requires: &["canary"],
+    },
+    AnnotationSpec {
+        key: "canary-by-header-value",
+        grammar: Grammar::Text,
+        default: "",
+        description: "The canary-by-header value that routes to the canary (exact match).",
+        severity: Severity::RejectIngress,
+        drops: Drops::Policy("the canary"),
+        group: PolicyGroup::Canary,
+        requires: &["canary-by-header"],
+    },
+    AnnotationSpec {
+        key: "canary-by-header-pattern",
+        grammar: Grammar::Regex,
+        default: "",
+        description: "A regex the canary-by-header value must match to route to the canary (ignored when canary-by-header-value is set).",
+        severity: Severity::RejectIngress,
+        drops: Drops::Policy("the canary"),
+        group: PolicyGroup::Canary,
+        requires: &["canary-by-header"],
+    },
+    AnnotationSpec {
+        key: "canary-by-cookie",
+        grammar: Grammar::CookieName,
+        default: "",
+        description: "Cookie that routes to the canary when its value is `always`, and never when `never` (after canary-by-header, before canary-weight).",
+        severity: Severity::RejectIngress,
+        drops: Drops::Policy("the canary"),
+        group: PolicyGroup::Canary,
+        requires: &["canary"],
+    },
+    AnnotationSpec {
+        key: "canary-weight",
+        grammar: Grammar::Int {
+            min: 0,
+            max: 1_000_000,
+        },
+        default: "0",
+        description: "Share of the remaining requests (out of canary-weight-total) sent to the canary, at random.",
+        severity: Severity::RejectIngress,
+        drops: Drops::Policy("the canary"),
+        group: PolicyGroup::Canary,
+        requires: &["canary"],
+    },
+    AnnotationSpec {
+        key: "canary-weight-total",
+        grammar: Grammar::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+        default: "100",
+        description: "What canary-weight is a share of.",
+        severity: Severity::RejectIngress,
+        drops: Drops::Policy("the canary"),
+        group: PolicyGroup::Canary,
+        requires: &["canary"],
+    },
+    // --- Client certificates ---------------------------------------------------------------
+    AnnotationSpec {
+        key: "auth-tls-secret",
+        grammar: Grammar::SecretRef,
+        default: "",
+        description: "Secret with the CA bundle (`ca.crt`) client certificates must chain to, in the Ingress's namespace; applies to the Ingress's TLS hosts.",
+        severity: Severity::RejectIngress,
+        drops: Drops::Policy("client-certificate authentication"),
+        group: PolicyGroup::ClientCertificates,
+        requires: &[],
+    },
+    AnnotationSpec {
+        key: "auth-tls-verify-client",
+        grammar: Grammar::Enum(&VERIFY_CLIENT),
+        default: "on",
+        description: "on: a valid client certificate is required; optional: verified when sent; optional_no_ca: requested, not verified, passed upstream; off: not requested.",
+        severity: Severity::RejectIngress,
+        drops: Drops::Policy("client-certificate authentication"),
+        group: PolicyGroup::ClientCertificates,
+        requires: &["auth-tls-secret"],
+    },
+    AnnotationSpec {
+        key: "auth-tls-verify-depth",
+        grammar: Grammar::Int { min: 1, max: 10 },
+        default: "1",
+        description: "Longest chain of intermediates between the client certificate and the CA.",
+        severity: Severity::RejectIngress,
+        drops: Drops::Policy("client-certificate authentication"),
+        group: PolicyGroup::ClientCertificates,
+        requires: &["auth-tls-secret"],
+    },
+    AnnotationSpec {
+        key: "auth-tls-pass-certificate-to-upstream",
+        grammar: Grammar::Bool,
+        default: "false",
+        description: "Send the client certificate to the backend in the ssl-client-cert header (URL-encoded PEM), as ingress-nginx.",
+        severity: Severity::RejectIngress,
+        drops: Drops::Policy("client-certificate authentication"),
+        group: PolicyGroup::ClientCertificates,
+        requires: &["auth-tls-secret"],
+    },
+    AnnotationSpec {
+        key: "auth-tls-error-page",
+        grammar: Grammar::Url,
+        default: "",
+        description: "Where to redirect a request whose client certificate failed verification (optional modes), instead of answering 400.",
+        severity: Severity::RejectIngress,
+        drops: Drops::Policy("client-certificate authentication"),
+        group: PolicyGroup::ClientCertificates,
+        requires: &["auth-tls-secret"],
+    },
+    // --- TLS to backends -------------------------------------------------------------------
+    AnnotationSpec {
+        key: "proxy-ssl-secret",
+        grammar: Grammar::SecretRef,
+        default: "",
+        description: "Secret with the client certificate (`tls.crt`, `tls.key`) Sluice presents to HTTPS backends and the CA (`ca.crt`) it verifies them against.",
+        severity: Severity::RejectPolicy,
+        drops: Drops::Policy("TLS to the backend"),
+        group: PolicyGroup::UpstreamTls,
+        requires: &[],
+    },
+    AnnotationSpec {
+        key: "proxy-ssl-verify",
+        grammar: Grammar::Enum(&ON_OFF),
+        default: "off",
+        description: "Verify the HTTPS backend's certificate against the ca.crt of proxy-ssl-secret.",
+        severity: Severity::RejectPolicy,
+        drops: Drops::Policy("TLS to the backend"),
+        group: PolicyGroup::UpstreamTls,
+        requires: &[],
+    },
+    AnnotationSpec {
+        key: "proxy-ssl-verify-depth",
+        grammar: Grammar::Int { min: 1, max: 10 },
+        default: "1",
+        description: "Accepted for compatibility; the chain is verified by rustls to any depth.",
+        severity: Severity::RejectPolicy,
+        drops: Drops::Setting,
+        group: PolicyGroup::UpstreamTls,
+        requires: &[],
+    },
+    AnnotationSpec {
+        key: "proxy-ssl-name",
+        grammar: Grammar::Host,
+        default: "",
+        description: "Server name the backend's certificate is verified against and, with proxy-ssl-server-name, sent as SNI (default: the Service's cluster DNS name).",
+        severity: Severity::RejectPolicy,
+        drops: Drops::Policy("TLS to the backend"),
+        group: PolicyGroup::UpstreamTls,
+        requires: &[],
+    },
+    AnnotationSpec {
+        key: "proxy-ssl-server-name",
+        grammar: Grammar::Enum(&ON_OFF),
+        default: "off",
+        description: "Send SNI to HTTPS backends.",
+        severity: Severity::RejectPolicy,
+        drops: Drops::Setting,
+        group: PolicyGroup::UpstreamTls,
+        requires: &[],
+    },
+    // --- Load balancing --------------------------------------------------------------------
+    AnnotationSpec {
+        key: "load-balance",
+        grammar: Grammar::Enum(&LOAD_BALANCE),
+        default: "round_robin",
+        description: "round_robin, or ewma: the endpoint with the lowest moving average of response time weighted by requests in flight, of two chosen at random.",
+        severity: Severity::RejectPolicy,
+        drops: Drops::Setting,
+        group: PolicyGroup::LoadBalancing,
+        requires: &[],
+    },
+    AnnotationSpec {
+        key: "upstream-hash-by",
+        grammar: Grammar::KeyTemplate,
+        default: "",
+        description: "Consistent hashing of this key (for example $remote_addr, $request_uri, $http_x_user, $cookie_session) to an endpoint; when endpoints change, few keys move.",
+        severity: Severity::RejectPolicy,
+        drops: Drops::Setting,
+        group: PolicyGroup::LoadBalancing,
+        requires: &[],
+    },
+    AnnotationSpec {
+        key: "service-upstream",
+        grammar: Grammar::Bool,
+        default: "false",
+        description: "Send to the Service's ClusterIP and port instead of its endpoints (kube-proxy balances; no retries on another endpoint).",
+        severity: Severity::RejectPolicy,
+        drops: Drops::Setting,
+        group: PolicyGroup::LoadBalancing,
+        requires: &[],
+    },
+    // --- Custom errors ---------------------------------------------------------------------
+    AnnotationSpec {
+        key: "custom-http-errors",
+        grammar: Grammar::StatusList,
+        default: "",
+        description: "Responses with these statuses (from the backend or Sluice) are replaced by the default-backend's answer, which gets X-Code, X-Format, X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name, X-Service-Port and X-Request-ID.",
+        severity: Severity::RejectPolicy,
+        drops: Drops::Policy("custom errors"),
+        group: PolicyGroup::Errors,
+        requires: &[],
+    },
+    AnnotationSpec {
+        key: "default-backend",
+        grammar: Grammar::ServiceName,
+        default: "",
+        description: "Service (port 80, or its only port) that answers for custom-http-errors, and for requests when the Ingress's backend has no endpoints.",
+        severity: Severity::RejectPolicy,
+        drops: Drops::Policy("custom errors"),
+        group: PolicyGroup::Errors,
+        requires: &[],
+    },
 ];
 
 /// Snippet keys: raw nginx configuration, never executed; header-only server and configuration
@@ -793,11 +1054,6 @@ pub const SNIPPETS: &[&str] = &[
 pub enum Unsupported {
     /// Reported and ignored.
     Ignored,
-    /// Serving the Ingress without it would expose what it protects: the Ingress is not served.
-    FailsClosed,
-    /// A canary Ingress (when the value is true): not served, so the main Ingress keeps all
-    /// traffic, as when a canary is removed.
-    Canary,
 }
 
 /// ingress-nginx keys Sluice knows and does not support (yet). Anything else under the two
@@ -814,26 +1070,9 @@ pub const UNSUPPORTED: &[(&str, Unsupported)] = &[
     ("auth-proxy-set-headers", Unsupported::Ignored),
     ("auth-request-redirect", Unsupported::Ignored),
     ("auth-signin-redirect-param", Unsupported::Ignored),
-    ("auth-tls-error-page", Unsupported::Ignored),
     ("auth-tls-match-cn", Unsupported::Ignored),
-    (
-        "auth-tls-pass-certificate-to-upstream",
-        Unsupported::Ignored,
-    ),
-    ("auth-tls-secret", Unsupported::FailsClosed),
-    ("auth-tls-verify-client", Unsupported::Ignored),
-    ("auth-tls-verify-depth", Unsupported::Ignored),
-    ("canary", Unsupported::Canary),
-    ("canary-by-cookie", Unsupported::Ignored),
-    ("canary-by-header", Unsupported::Ignored),
-    ("canary-by-header-pattern", Unsupported::Ignored),
-    ("canary-by-header-value", Unsupported::Ignored),
-    ("canary-weight", Unsupported::Ignored),
-    ("canary-weight-total", Unsupported::Ignored),
     ("client-body-buffer-size", Unsupported::Ignored),
     ("custom-headers", Unsupported::Ignored),
-    ("custom-http-errors", Unsupported::Ignored),
-    ("default-backend", Unsupported::Ignored),
     ("enable-access-log", Unsupported::Ignored),
     ("enable-global-auth", Unsupported::Ignored),
     ("enable-modsecurity", Unsupported::Ignored),
@@ -848,7 +1087,6 @@ pub const UNSUPPORTED: &[(&str, Unsupported)] = &[
     ("http2-push-preload", Unsupported::Ignored),
     ("limit-rate", Unsupported::Ignored),
     ("limit-rate-after", Unsupported::Ignored),
-    ("load-balance", Unsupported::Ignored),
     ("mirror-host", Unsupported::Ignored),
     ("mirror-request-body", Unsupported::Ignored),
     ("mirror-target", Unsupported::Ignored),
@@ -866,21 +1104,14 @@ pub const UNSUPPORTED: &[(&str, Unsupported)] = &[
     ("proxy-redirect-from", Unsupported::Ignored),
     ("proxy-redirect-to", Unsupported::Ignored),
     ("proxy-ssl-ciphers", Unsupported::Ignored),
-    ("proxy-ssl-name", Unsupported::Ignored),
     ("proxy-ssl-protocols", Unsupported::Ignored),
-    ("proxy-ssl-secret", Unsupported::Ignored),
-    ("proxy-ssl-server-name", Unsupported::Ignored),
-    ("proxy-ssl-verify", Unsupported::Ignored),
-    ("proxy-ssl-verify-depth", Unsupported::Ignored),
     ("satisfy", Unsupported::Ignored),
     ("server-alias", Unsupported::Ignored),
-    ("service-upstream", Unsupported::Ignored),
     (
         "session-cookie-conditional-samesite-none",
         Unsupported::Ignored,
     ),
     ("ssl-prefer-server-ciphers", Unsupported::Ignored),
-    ("upstream-hash-by", Unsupported::Ignored),
     ("upstream-hash-by-subset", Unsupported::Ignored),
     ("upstream-hash-by-subset-size", Unsupported::Ignored),
 ];
@@ -1072,7 +1303,11 @@ mod tests {
         for spec_ in TABLE {
             let closed = matches!(
                 spec_.group,
-                PolicyGroup::BasicAuth | PolicyGroup::ExternalAuth | PolicyGroup::Access
+                PolicyGroup::BasicAuth
+                    | PolicyGroup::ExternalAuth
+                    | PolicyGroup::Access
+                    | PolicyGroup::Canary
+                    | PolicyGroup::ClientCertificates
             );
             assert_eq!(
                 spec_.severity == Severity::RejectIngress,

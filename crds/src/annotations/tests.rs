@@ -218,28 +218,28 @@ fn snippets_unsupported_and_fail_closed_keys() {
             "ModSecurity rules (a web application firewall) have no Sluice equivalent",
         ),
         (
-            "nginx.ingress.kubernetes.io/load-balance",
-            "ewma",
+            "nginx.ingress.kubernetes.io/mirror-target",
+            "https://mirror.example/",
             Severity::Ignored,
             "not supported by Sluice yet; ignored",
         ),
         (
             "nginx.ingress.kubernetes.io/auth-tls-secret",
-            "ns/ca",
+            "ns/",
             Severity::RejectIngress,
-            "not served",
+            "expected a Secret name, or namespace/name",
         ),
         (
-            "nginx.ingress.kubernetes.io/canary",
-            "true",
+            "nginx.ingress.kubernetes.io/auth-tls-verify-client",
+            "maybe",
             Severity::RejectIngress,
-            "main Ingress keeps all traffic",
+            "expected one of on, off, optional, optional_no_ca",
         ),
         (
-            "nginx.ingress.kubernetes.io/canary",
-            "false",
-            Severity::Ignored,
-            "ignored",
+            "nginx.ingress.kubernetes.io/canary-weight",
+            "20%",
+            Severity::RejectIngress,
+            "expected an integer from 0 to 1000000",
         ),
     ];
     for (key, value, severity, text) in cases {
@@ -702,6 +702,12 @@ fn every_key_parses_its_documented_default_or_an_example() {
             Grammar::SecretRef => "s",
             Grammar::Realm => "r",
             Grammar::Ciphers => "HIGH",
+            Grammar::HeaderName => "X-Canary",
+            Grammar::Text => "always on",
+            Grammar::Regex => "^v[0-9]+$",
+            Grammar::StatusList => "404,503",
+            Grammar::ServiceName => "errors",
+            Grammar::KeyTemplate => "$remote_addr",
         }
         .to_owned();
         let parsed = parse(&[(&format!("sluice.dev/{}", spec.key), &example)]);
