@@ -15,3 +15,4 @@ pub mod snapshot_text;
 pub mod status;
 pub mod tls;
 pub mod translate;
+pub mod upstream_tls;

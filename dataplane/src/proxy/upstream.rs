@@ -2,20 +2,21 @@
 //! the live config on every connect), and which endpoints a request tries in which order.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::error::Error as StdError;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use http::Uri;
-use hyper_util::client::legacy::Client;
+use http::{Request, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tower_service::Service;
 
@@ -23,6 +24,7 @@ use super::BoxError;
 use super::body::RequestBody;
 use crate::model::{Endpoint, ServiceRef};
 use crate::shared::Shared;
+use crate::upstream_tls::{ConfigIdentity, UnverifiedBackend, UpstreamTlsConfig};
 
 /// ingress-nginx's `upstream-keepalive-timeout`: idle upstream connections are closed after it.
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -90,110 +92,233 @@ pub(crate) fn auth_client(shared: Arc<Shared>) -> AuthClient {
 /// h2 or http/1.1, GRPCS with h2 only). As ingress-nginx's default `proxy-ssl-verify: off`,
 /// the backend's certificate is not verified (its handshake signature still is): a backend's
 /// certificate is typically self-signed for its Pod, and the client does not send SNI for an
-/// endpoint address.
+/// endpoint address. An Ingress with `proxy-ssl-*` annotations uses [`Self::request_with`].
 pub(crate) struct BackendClients {
     pub h2c: UpstreamClient,
     pub https: TlsClient,
     pub grpcs: TlsClient,
+    /// Clients for per-Ingress TLS (`proxy-ssl-*`), built on first use.
+    configured: TlsClientCache,
 }
 
 pub(crate) type TlsClient = Client<hyper_rustls::HttpsConnector<Connector>, RequestBody>;
 
+/// A plain connector for the TLS clients (their URIs are `https://<endpoint>`).
+fn backend_connector(shared: &Arc<Shared>) -> Connector {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(None);
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    http.enforce_http(false);
+    Connector {
+        http,
+        shared: shared.clone(),
+    }
+}
+
+/// The pool settings every backend client shares.
+fn backend_client_builder() -> hyper_util::client::legacy::Builder {
+    let mut b = Client::builder(TokioExecutor::new());
+    b.pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_ENDPOINT);
+    b
+}
+
+/// A TLS client over `config` (whose ALPN must be empty: hyper-rustls sets it and panics
+/// otherwise): h2 or http/1.1 by ALPN, or h2 only for gRPC.
+fn tls_client(
+    shared: &Arc<Shared>,
+    config: rustls::ClientConfig,
+    server_name: Option<ServerName<'static>>,
+    grpc: bool,
+) -> TlsClient {
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only();
+    // Without a name, hyper-rustls uses the URI's host: the endpoint address.
+    let builder = match server_name {
+        Some(name) => {
+            builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+        }
+        None => builder,
+    };
+    let builder = if grpc {
+        builder.enable_http2()
+    } else {
+        builder.enable_all_versions()
+    };
+    let connector = builder.wrap_connector(backend_connector(shared));
+    let mut client = backend_client_builder();
+    if grpc {
+        client.http2_only(true);
+    }
+    client.build(connector)
+}
+
 impl BackendClients {
     pub(crate) fn new(shared: Arc<Shared>) -> BackendClients {
-        let plain = || {
-            let mut http = HttpConnector::new();
-            http.set_nodelay(true);
-            http.set_connect_timeout(None);
-            http.set_keepalive(Some(Duration::from_secs(60)));
-            http.enforce_http(false);
-            Connector {
-                http,
-                shared: shared.clone(),
-            }
-        };
-        let builder = || {
-            let mut b = Client::builder(TokioExecutor::new());
-            b.pool_timer(TokioTimer::new())
-                .timer(TokioTimer::new())
-                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-                .pool_max_idle_per_host(POOL_MAX_IDLE_PER_ENDPOINT);
-            b
-        };
-        // ALPN is set by the connector builder from the enabled versions.
         let tls = || {
             rustls::ClientConfig::builder()
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(UnverifiedBackend::new()))
                 .with_no_client_auth()
         };
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls())
-            .https_only()
-            .enable_all_versions()
-            .wrap_connector(plain());
-        let grpcs = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls())
-            .https_only()
-            .enable_http2()
-            .wrap_connector(plain());
         BackendClients {
-            h2c: builder().http2_only(true).build(plain()),
-            https: builder().build(https),
-            grpcs: builder().http2_only(true).build(grpcs),
+            h2c: backend_client_builder()
+                .http2_only(true)
+                .build(backend_connector(&shared)),
+            https: tls_client(&shared, tls(), None, false),
+            grpcs: tls_client(&shared, tls(), None, true),
+            configured: TlsClientCache::new(shared),
         }
     }
+
+    /// Sends `req` (URI `https://<endpoint>`) over TLS configured by an Ingress's
+    /// `proxy-ssl-*`: `server_name` (from [`UpstreamTlsConfig::server_name`]) is verified
+    /// against the backend's certificate when the config verifies, and sent as SNI when it
+    /// sends SNI. `grpc`: h2 only (GRPCS), else h2 or http/1.1 by ALPN (HTTPS).
+    ///
+    /// Connections are pooled per (config identity, server name, protocol) and, inside that,
+    /// per endpoint address, so a connection is reused only for the same endpoint, name and
+    /// client certificate. A failed handshake is a connect error of the returned future.
+    #[allow(dead_code)] // until `Proxy::send` calls it
+    pub(crate) fn request_with(
+        &self,
+        tls: &UpstreamTlsConfig,
+        server_name: &ServerName<'static>,
+        grpc: bool,
+        req: Request<RequestBody>,
+    ) -> ResponseFuture {
+        self.configured.client(tls, server_name, grpc).request(req)
+    }
+
+    /// Drops the clients (and their idle connections) of configs not in `live`: call it when a
+    /// new snapshot is published, so a rotated or removed Secret's key leaves memory promptly.
+    /// Without it, unused clients still go after [`TLS_CLIENT_IDLE`].
+    #[allow(dead_code)] // wired by the snapshot publisher
+    pub(crate) fn retain_upstream_tls(&self, live: impl IntoIterator<Item = ConfigIdentity>) {
+        self.configured.retain(&live.into_iter().collect());
+    }
 }
 
-/// Accepts any backend certificate (`proxy-ssl-verify: off`) but checks the handshake
-/// signatures with the provider's algorithms, so the connection is still to the holder of the
-/// key the certificate names.
-#[derive(Debug)]
-struct UnverifiedBackend {
-    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+/// A per-Ingress TLS client unused this long is dropped (its pooled connections have idled out
+/// after [`POOL_IDLE_TIMEOUT`] anyway; TLS session tickets live in the config, not the client).
+pub(crate) const TLS_CLIENT_IDLE: Duration = Duration::from_secs(300);
+/// At most this many per-Ingress TLS clients; beyond it the least recently used goes. A
+/// `proxy-ssl-name` template with a per-request variable makes one client per value.
+pub(crate) const MAX_TLS_CLIENTS: usize = 1024;
+/// Idle clients are looked for at most this often (on inserts only).
+const TLS_CLIENT_SWEEP: Duration = Duration::from_secs(30);
+
+/// The per-Ingress TLS clients. hyper-rustls fixes the server name per connector, so there is
+/// one client per (config, name, protocol); each pools per endpoint address.
+struct TlsClientCache {
+    shared: Arc<Shared>,
+    state: Mutex<CacheState>,
 }
 
-impl UnverifiedBackend {
-    fn new() -> Self {
-        UnverifiedBackend {
-            algorithms: rustls::crypto::aws_lc_rs::default_provider()
-                .signature_verification_algorithms,
+type ConfigKey = (ConfigIdentity, bool);
+
+struct CacheState {
+    // Nested so a lookup borrows the name instead of cloning it per request.
+    clients: HashMap<ConfigKey, HashMap<ServerName<'static>, CachedClient>>,
+    len: usize,
+    last_sweep: Instant,
+}
+
+struct CachedClient {
+    client: TlsClient,
+    last_used: Instant,
+}
+
+impl TlsClientCache {
+    fn new(shared: Arc<Shared>) -> Self {
+        TlsClientCache {
+            shared,
+            state: Mutex::new(CacheState {
+                clients: HashMap::new(),
+                len: 0,
+                last_sweep: Instant::now(),
+            }),
         }
     }
+
+    fn build(&self, tls: &UpstreamTlsConfig, name: &ServerName<'static>, grpc: bool) -> TlsClient {
+        let config = rustls::ClientConfig::clone(tls.client_config());
+        tls_client(&self.shared, config, Some(name.clone()), grpc)
+    }
+
+    fn client(&self, tls: &UpstreamTlsConfig, name: &ServerName<'static>, grpc: bool) -> TlsClient {
+        let now = Instant::now();
+        // A poisoned lock only means a panic elsewhere: an unpooled client is still correct.
+        let Ok(mut state) = self.state.lock() else {
+            return self.build(tls, name, grpc);
+        };
+        let key = (tls.identity(), grpc);
+        if let Some(cached) = state.clients.get_mut(&key).and_then(|m| m.get_mut(name)) {
+            cached.last_used = now;
+            return cached.client.clone();
+        }
+        state.make_room(now);
+        let client = self.build(tls, name, grpc);
+        state.clients.entry(key).or_default().insert(
+            name.clone(),
+            CachedClient {
+                client: client.clone(),
+                last_used: now,
+            },
+        );
+        state.len += 1;
+        client
+    }
+
+    fn retain(&self, live: &HashSet<ConfigIdentity>) {
+        if let Ok(mut state) = self.state.lock() {
+            state
+                .clients
+                .retain(|(identity, _), _| live.contains(identity));
+            state.recount();
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.state.lock().map_or(0, |s| s.len)
+    }
 }
 
-impl rustls::client::danger::ServerCertVerifier for UnverifiedBackend {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
+impl CacheState {
+    /// Drops idle clients (at most every [`TLS_CLIENT_SWEEP`], or when full), then the least
+    /// recently used while still full.
+    fn make_room(&mut self, now: Instant) {
+        let full = self.len >= MAX_TLS_CLIENTS;
+        if full || now.duration_since(self.last_sweep) >= TLS_CLIENT_SWEEP {
+            self.last_sweep = now;
+            for names in self.clients.values_mut() {
+                names.retain(|_, c| now.duration_since(c.last_used) < TLS_CLIENT_IDLE);
+            }
+            self.recount();
+        }
+        while self.len >= MAX_TLS_CLIENTS {
+            let oldest = self
+                .clients
+                .iter()
+                .flat_map(|(key, names)| names.iter().map(move |(n, c)| (c.last_used, *key, n)))
+                .min_by_key(|(used, _, _)| *used)
+                .map(|(_, key, name)| (key, name.clone()));
+            let Some((key, name)) = oldest else { break };
+            if let Some(names) = self.clients.get_mut(&key) {
+                names.remove(&name);
+            }
+            self.recount();
+        }
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.algorithms.supported_schemes()
+    fn recount(&mut self) {
+        self.clients.retain(|_, names| !names.is_empty());
+        self.len = self.clients.values().map(HashMap::len).sum();
     }
 }
 
@@ -352,6 +477,10 @@ pub(crate) fn next_round_robin(service: &ServiceRef) -> usize {
         current
     })
 }
+
+#[cfg(test)]
+#[path = "upstream_tls_tests.rs"]
+mod upstream_tls_tests;
 
 #[cfg(test)]
 mod tests {
