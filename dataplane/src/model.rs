@@ -189,6 +189,28 @@ pub struct Route {
         skip_serializing_if = "IngressPolicy::arc_is_none"
     )]
     pub policy: Arc<IngressPolicy>,
+    /// A canary Ingress's backend for the same host and path, and when to use it.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "option_through_arc"
+    )]
+    pub canary: Option<Arc<CanaryRoute>>,
+}
+
+/// The canary of a route: ingress-nginx's `canary: "true"` Ingress for the same host and path.
+/// Requests it selects go to its backend; everything else about the request (the main
+/// Ingress's policies) stays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CanaryRoute {
+    #[serde(serialize_with = "through_arc")]
+    pub backend: Arc<Backend>,
+    pub source: IngressRef,
+    /// Header, then cookie, then weight, as ingress-nginx decides.
+    #[serde(skip)]
+    pub rule: sluice_crds::annotations::Canary,
+    /// `canary-by-header-pattern`, compiled.
+    #[serde(skip)]
+    pub pattern: Option<PathRegex>,
 }
 
 /// A backend used when no path matched, with the Ingress that provided it.
@@ -219,6 +241,12 @@ pub struct IngressPolicy {
     /// to another Ingress's less specific path) and answer 503, as ingress-nginx's denied
     /// locations do. The reason is for logs; the Event already told the user.
     pub denied: Option<String>,
+    /// `default-backend`: answers for `custom-http-errors` and when the route's backend has no
+    /// endpoints; `None` with `custom-http-errors`: the set's default backend.
+    pub error_backend: Option<Arc<Backend>>,
+    /// `proxy-ssl-*`: TLS to HTTPS and GRPCS backends with the client certificate, CA and
+    /// server name of the `proxy-ssl-secret`.
+    pub upstream_tls: Option<Arc<crate::upstream_tls::UpstreamTlsConfig>>,
     /// Nothing to do per request: the handler skips every policy check.
     pub inert: bool,
 }
@@ -236,21 +264,26 @@ impl IngressPolicy {
         NO_POLICY.clone()
     }
 
-    /// Wraps a policy, sharing [`IngressPolicy::none`] when it asks for nothing.
-    pub fn new(
-        annotations: Policies,
-        basic_auth: Option<Authenticator>,
-        denied: Option<String>,
-    ) -> Arc<IngressPolicy> {
-        if annotations == Policies::default() && basic_auth.is_none() && denied.is_none() {
+    /// Wraps a policy (its `inert` is recomputed), sharing [`IngressPolicy::none`] when it
+    /// asks for nothing.
+    pub fn new(policy: IngressPolicy) -> Arc<IngressPolicy> {
+        let inert = IngressPolicy {
+            inert: true,
+            ..IngressPolicy::default()
+        };
+        let policy = IngressPolicy {
+            inert: false,
+            ..policy
+        };
+        if policy.annotations == inert.annotations
+            && policy.basic_auth.is_none()
+            && policy.denied.is_none()
+            && policy.error_backend.is_none()
+            && policy.upstream_tls.is_none()
+        {
             return IngressPolicy::none();
         }
-        Arc::new(IngressPolicy {
-            annotations,
-            basic_auth,
-            denied,
-            inert: false,
-        })
+        Arc::new(policy)
     }
 
     fn arc_is_none(policy: &Arc<IngressPolicy>) -> bool {
@@ -278,6 +311,11 @@ impl IngressPolicy {
         add(a.access.is_some(), "access-lists");
         add(a.proxy != Default::default(), "proxy");
         add(!a.headers.is_empty(), "headers");
+        add(a.canary.is_some(), "canary");
+        add(a.client_certificates.is_some(), "client-certificates");
+        add(a.upstream_tls.is_some(), "upstream-tls");
+        add(a.load_balancing != Default::default(), "load-balancing");
+        add(a.errors.is_some(), "custom-errors");
         out
     }
 }
@@ -287,6 +325,8 @@ impl PartialEq for IngressPolicy {
         self.annotations == other.annotations
             && self.basic_auth == other.basic_auth
             && self.denied == other.denied
+            && self.error_backend == other.error_backend
+            && self.upstream_tls == other.upstream_tls
     }
 }
 

@@ -265,6 +265,7 @@ impl HostRoutes {
                         source: spec.source,
                         regex,
                         policy: spec.policy,
+                        canary: None,
                     });
                 }
             }

@@ -974,11 +974,358 @@ async fn backend_protocols_reach_tls_and_h2c_backends() -> anyhow::Result<()> {
     let echo = resp.echo().context("GRPC backend: not an echo")?;
     assert_eq!(echo.version, "HTTP/2.0", "GRPC goes upstream as h2c");
     assert_eq!(echo.headers.get("te").map(String::as_str), Some("trailers"));
+    // proxy-ssl-*: verify the backend's (self-signed) certificate against the Secret's CA,
+    // under the name given; a name the certificate lacks fails the connection.
+    let ca = w.backends[0]
+        .tls
+        .as_ref()
+        .map(|t| t.cert_pem.clone())
+        .context("the TLS backend's certificate")?;
+    apply_mirror_typed(
+        &w.client,
+        "Opaque",
+        &w.fleet.name,
+        SET,
+        &w.app.name,
+        "backend-ca",
+        "1",
+        json!({"ca.crt": ca}),
+    )
+    .await?;
+    w.ingress(
+        "verified",
+        &[
+            ("backend-protocol", "HTTPS"),
+            ("proxy-ssl-secret", "backend-ca"),
+            ("proxy-ssl-verify", "on"),
+            ("proxy-ssl-name", "secure.internal"),
+        ],
+        "verified.example.com",
+        "/",
+        "Prefix",
+        "secure",
+    )
+    .await?;
+    w.ingress(
+        "misnamed",
+        &[
+            ("backend-protocol", "HTTPS"),
+            ("proxy-ssl-secret", "backend-ca"),
+            ("proxy-ssl-verify", "on"),
+            ("proxy-ssl-name", "other.internal"),
+        ],
+        "misnamed.example.com",
+        "/",
+        "Prefix",
+        "secure",
+    )
+    .await?;
+    let resp = w.wait_status(get("verified.example.com", "/"), 200).await?;
+    assert!(resp.echo().is_some_and(|e| e.tls));
+    let resp = w.wait_status(get("misnamed.example.com", "/"), 502).await?;
+    assert!(
+        resp.echo().is_none(),
+        "an unverifiable backend gets no request"
+    );
+
     let resp = w
         .wait_status(get("http-backend.example.com", "/"), 200)
         .await?;
     let echo = resp.echo().context("HTTP backend: not an echo")?;
     assert_eq!(echo.version, "HTTP/1.1");
     assert!(!echo.tls);
+    Ok(())
+}
+
+/// A backend that answers with the status its path names (`/status/404` → 404) and its name
+/// in `x-backend`; any other path is 200.
+async fn status_service(
+    name: &'static str,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind((next_backend_ip(), 8080)).await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: Request<Incoming>| async move {
+                    let status = req
+                        .uri()
+                        .path()
+                        .strip_prefix("/status/")
+                        .and_then(|s| s.parse::<u16>().ok())
+                        .unwrap_or(200);
+                    Ok::<_, Infallible>(
+                        Response::builder()
+                            .status(status)
+                            .header("x-backend", name)
+                            .body(Full::new(Bytes::from_static(b"from the app\n")))
+                            .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))),
+                    )
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    Ok((addr, task))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn canary_by_header_cookie_and_weight() -> anyhow::Result<()> {
+    let mut w = world("pol-canary", json!({})).await?;
+    w.service("stable", 1).await?;
+    w.service("next", 1).await?;
+    w.ingress("main", &[], "shop.example.com", "/", "Prefix", "stable")
+        .await?;
+    w.ingress(
+        "main-canary",
+        &[
+            ("canary", "true"),
+            ("canary-by-header", "X-Canary"),
+            ("canary-by-cookie", "canary"),
+        ],
+        "shop.example.com",
+        "/",
+        "Prefix",
+        "next",
+    )
+    .await?;
+    let backend = |r: &Resp| r.echo().map(|e| e.backend).unwrap_or_default();
+    let resp = w
+        .wait_status(
+            get("shop.example.com", "/").header("x-canary", "always"),
+            200,
+        )
+        .await?;
+    let resp = if backend(&resp) == "next-0" {
+        resp
+    } else {
+        wait_until("the canary to be attached", WAIT, || async {
+            let r = w
+                .send(get("shop.example.com", "/").header("x-canary", "always"))
+                .await?;
+            Ok((backend(&r) == "next-0").then_some(r))
+        })
+        .await?
+    };
+    assert_eq!(backend(&resp), "next-0");
+    for _ in 0..5 {
+        let plain = w.send(get("shop.example.com", "/")).await?;
+        assert_eq!(
+            backend(&plain),
+            "stable-0",
+            "no header, no cookie, weight 0"
+        );
+        let never = w
+            .send(
+                get("shop.example.com", "/")
+                    .header("x-canary", "never")
+                    .header("cookie", "canary=always"),
+            )
+            .await?;
+        assert_eq!(
+            backend(&never),
+            "stable-0",
+            "the header wins over the cookie"
+        );
+        let cookie = w
+            .send(get("shop.example.com", "/").header("cookie", "canary=always"))
+            .await?;
+        assert_eq!(backend(&cookie), "next-0");
+    }
+
+    // Weight: all of it, then half.
+    w.ingress(
+        "main-canary",
+        &[("canary", "true"), ("canary-weight", "100")],
+        "shop.example.com",
+        "/",
+        "Prefix",
+        "next",
+    )
+    .await?;
+    wait_until("weight 100", WAIT, || async {
+        let r = w.send(get("shop.example.com", "/")).await?;
+        Ok((backend(&r) == "next-0").then_some(()))
+    })
+    .await?;
+    w.ingress(
+        "main-canary",
+        &[("canary", "true"), ("canary-weight", "50")],
+        "shop.example.com",
+        "/",
+        "Prefix",
+        "next",
+    )
+    .await?;
+    let split = wait_until("weight 50 to split traffic", WAIT, || async {
+        let mut next = 0;
+        for _ in 0..100 {
+            if backend(&w.send(get("shop.example.com", "/")).await?) == "next-0" {
+                next += 1;
+            }
+        }
+        Ok((20..=80).contains(&next).then_some(next))
+    })
+    .await?;
+    assert!((20..=80).contains(&split), "{split} of 100 to the canary");
+
+    // A canary with an invalid weight takes nothing: the main Ingress keeps all traffic.
+    w.ingress(
+        "main-canary",
+        &[("canary", "true"), ("canary-weight", "half")],
+        "shop.example.com",
+        "/",
+        "Prefix",
+        "next",
+    )
+    .await?;
+    wait_until("the broken canary to take nothing", WAIT, || async {
+        for _ in 0..20 {
+            if backend(&w.send(get("shop.example.com", "/")).await?) != "stable-0" {
+                return Ok(None);
+            }
+        }
+        Ok(Some(()))
+    })
+    .await?;
+    w.wait_event("main-canary", "canary-weight").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hashing_ewma_service_upstream_and_custom_errors() -> anyhow::Result<()> {
+    let mut w = world("pol-lb", json!({})).await?;
+    w.service("pool", 3).await?;
+    w.ingress(
+        "hashed",
+        &[("upstream-hash-by", "$http_x_user")],
+        "hash.example.com",
+        "/",
+        "Prefix",
+        "pool",
+    )
+    .await?;
+    w.ingress(
+        "ewma",
+        &[("load-balance", "ewma")],
+        "ewma.example.com",
+        "/",
+        "Prefix",
+        "pool",
+    )
+    .await?;
+
+    // upstream-hash-by: one user always lands on one endpoint; users spread.
+    w.wait_status(get("hash.example.com", "/").header("x-user", "u0"), 200)
+        .await?;
+    let mut chosen = std::collections::BTreeSet::new();
+    for user in 0..20 {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..4 {
+            let r = w
+                .send(get("hash.example.com", "/").header("x-user", format!("u{user}")))
+                .await?;
+            seen.insert(r.echo().map(|e| e.backend).unwrap_or_default());
+        }
+        assert_eq!(seen.len(), 1, "user u{user} moved between {seen:?}");
+        chosen.extend(seen);
+    }
+    assert!(chosen.len() >= 2, "20 users all on {chosen:?}");
+
+    // ewma: every request served by the pool.
+    w.wait_status(get("ewma.example.com", "/"), 200).await?;
+    for _ in 0..20 {
+        let r = w.send(get("ewma.example.com", "/")).await?;
+        assert_eq!(r.status, 200);
+        assert!(r.echo().is_some_and(|e| e.backend.starts_with("pool-")));
+    }
+
+    // service-upstream: to the ClusterIP (local in the test network), not the endpoints.
+    let (svc, _) = publish_service(
+        &w.client,
+        &w.app.name,
+        "viaip",
+        &http_port(),
+        &[w.backends[0].addr],
+    )
+    .await?;
+    let cluster_ip = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.cluster_ip.clone())
+        .context("the Service has a ClusterIP")?;
+    let at_ip = Backend::http_at("cluster-ip", format!("{cluster_ip}:80").parse()?).await?;
+    w.backends.push(at_ip);
+    w.ingress(
+        "viaip",
+        &[("service-upstream", "true")],
+        "viaip.example.com",
+        "/",
+        "Prefix",
+        "viaip",
+    )
+    .await?;
+    let r = w.wait_status(get("viaip.example.com", "/"), 200).await?;
+    assert_eq!(r.echo().map(|e| e.backend), Some("cluster-ip".to_owned()));
+
+    // custom-http-errors with default-backend: the app's 404 and 503 become the error
+    // backend's page; other statuses pass.
+    let (app, _app_task) = status_service("app").await?;
+    w.publish("statusapp", &[app]).await?;
+    w.service("errorpages", 1).await?;
+    w.ingress(
+        "errors",
+        &[
+            ("custom-http-errors", "404,503"),
+            ("default-backend", "errorpages"),
+        ],
+        "errors.example.com",
+        "/",
+        "Prefix",
+        "statusapp",
+    )
+    .await?;
+    let r = w
+        .wait_status(get("errors.example.com", "/status/418"), 418)
+        .await?;
+    assert_eq!(r.header("x-backend"), Some("app"), "418 is not listed");
+    let r = w
+        .wait_status(
+            get("errors.example.com", "/status/404").header("accept", "application/json"),
+            200,
+        )
+        .await?;
+    let echo = r.echo().context("the error backend answered")?;
+    assert_eq!(echo.backend, "errorpages-0");
+    assert_eq!(echo.headers.get("x-code").map(String::as_str), Some("404"));
+    assert_eq!(
+        echo.headers.get("x-format").map(String::as_str),
+        Some("application/json")
+    );
+    assert_eq!(
+        echo.headers.get("x-original-uri").map(String::as_str),
+        Some("/status/404")
+    );
+    assert_eq!(
+        echo.headers.get("x-ingress-name").map(String::as_str),
+        Some("errors")
+    );
+    assert_eq!(
+        echo.headers.get("x-service-name").map(String::as_str),
+        Some("statusapp")
+    );
+    // The app scaled to zero: default-backend answers.
+    w.move_endpoints("statusapp", &[]).await?;
+    let served = wait_until("the default backend to answer", WAIT, || async {
+        let r = w.send(get("errors.example.com", "/anything")).await?;
+        Ok(r.echo().map(|e| (r.status, e.backend)))
+    })
+    .await?;
+    assert_eq!(served, (200, "errorpages-0".to_owned()));
     Ok(())
 }

@@ -71,6 +71,12 @@ impl Backend {
         Self::start(name, port, None).await
     }
 
+    /// Starts a plain HTTP/1.1 + h2c echo backend on `addr` (for example a Service's ClusterIP,
+    /// which the test network makes local).
+    pub async fn http_at(name: &str, addr: SocketAddr) -> anyhow::Result<Self> {
+        Self::start_at(name, addr, None).await
+    }
+
     /// Starts a TLS echo backend with a self-signed certificate for `hosts`.
     pub async fn https(name: &str, port: u16, hosts: &[&str]) -> anyhow::Result<Self> {
         crate::install_crypto_provider();
@@ -96,11 +102,16 @@ impl Backend {
         port: u16,
         tls: Option<(BackendTls, Arc<rustls::ServerConfig>)>,
     ) -> anyhow::Result<Self> {
-        let ip = next_backend_ip();
-        let listener = TcpListener::bind((ip, port)).await.with_context(|| {
-            format!(
-                "binding {ip}:{port}: is this inside the test network (tests/cluster/netns.sh)?"
-            )
+        Self::start_at(name, SocketAddr::new(next_backend_ip(), port), tls).await
+    }
+
+    async fn start_at(
+        name: &str,
+        addr: SocketAddr,
+        tls: Option<(BackendTls, Arc<rustls::ServerConfig>)>,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(addr).await.with_context(|| {
+            format!("binding {addr}: is this inside the test network (tests/cluster/netns.sh)?")
         })?;
         let addr = listener.local_addr()?;
         let backend_name = name.to_string();

@@ -5,6 +5,9 @@
 pub mod access;
 pub mod affinity;
 pub mod basic_auth;
+pub mod canary;
 pub mod cors;
+pub mod ewma;
 pub mod hash;
+pub mod random;
 pub mod ratelimit;

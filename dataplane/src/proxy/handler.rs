@@ -27,10 +27,12 @@ use super::policy::{Limits, RequestContext};
 use super::upstream::{self, Candidates, ConnectTimeout};
 use super::{BoxBody, ClientInfo, Proxy, tunnel};
 use crate::model::{Backend, IngressPolicy, IngressRef, ServiceRef, Snapshot};
-use crate::policy::affinity;
+use crate::policy::{self, affinity};
 use crate::router::normalize_host;
+use crate::upstream_tls::UpstreamTlsConfig;
 use http::HeaderName;
-use sluice_crds::annotations::{BackendProtocol, Cors, ResponseHeader, Template};
+use rustls::pki_types::ServerName;
+use sluice_crds::annotations::{BackendProtocol, Cors, LoadBalance, ResponseHeader, Template};
 
 /// What one request learned on its way, for its metrics and access-log line.
 struct Exchange<'s> {
@@ -55,6 +57,17 @@ struct Exchange<'s> {
     /// Response headers a snippet removes (patterns, `*` suffix) and sets, expanded.
     response_hide: &'s [String],
     response_set: Vec<(&'s ResponseHeader, HeaderValue)>,
+    /// `custom-http-errors`: what to ask the error backend when the status is listed.
+    custom_errors: Option<CustomErrorRequest<'s>>,
+}
+
+/// What an error backend is told about the failed request, ingress-nginx's X-* headers.
+struct CustomErrorRequest<'s> {
+    codes: &'s [u16],
+    backend: &'s Arc<Backend>,
+    path_and_query: PathAndQuery,
+    format: Option<HeaderValue>,
+    service_port: String,
 }
 
 /// Request fields the access log needs, copied before the request is consumed (only when the
@@ -184,8 +197,9 @@ impl Proxy {
             hold: None,
             response_hide: &[],
             response_set: Vec::new(),
+            custom_errors: None,
         };
-        let result = self
+        let mut result = self
             .forward(
                 req,
                 &client,
@@ -197,6 +211,25 @@ impl Proxy {
                 &mut ex,
             )
             .await;
+        if let Some(errors) = ex.custom_errors.take() {
+            let status = match &result {
+                Ok(resp) => Some(resp.status()),
+                // Only failures of the request itself; a redirect or a preflight is an answer.
+                Err(e) if e.upstream_kind().is_some() => Some(e.status()),
+                Err(_) => None,
+            };
+            if let Some(status) = status.filter(|s| errors.codes.contains(&s.as_u16())) {
+                match self
+                    .custom_error(&errors, status, &ex, &request_id, &config)
+                    .await
+                {
+                    Ok(resp) => result = Ok(resp),
+                    Err(error) => {
+                        tracing::debug!(%error, "custom error backend failed; the original answer stands");
+                    }
+                }
+            }
+        }
 
         // ingress-nginx's `more_set_headers`: on every response for the host, errors included,
         // replacing what the upstream sent.
@@ -451,13 +484,20 @@ impl Proxy {
         let policy: Option<&'s IngressPolicy> =
             matched.as_ref().map(|m| &**m.policy()).filter(|p| !p.inert);
         let route = matched.as_ref().and_then(|m| m.route());
-        let backend: &'s Arc<Backend> = match matched {
+        let mut backend: &'s Arc<Backend> = match matched {
             Some(matched) => matched.backend(),
             None => snapshot
                 .default_backend
                 .as_ref()
                 .ok_or(ProxyError::NoRoute)?,
         };
+        if let Some(canary) = route.and_then(|r| r.canary.as_deref())
+            && policy::canary::selects(canary, &parts.headers, |total| {
+                policy::random::below(u64::from(total)) as u32 + 1
+            })
+        {
+            backend = &canary.backend;
+        }
         ex.service = Some(backend.service());
         let limits = Limits::new(policy, config);
 
@@ -466,6 +506,8 @@ impl Proxy {
         let mut upstream_host = None;
         let mut auth_headers = Vec::new();
         let mut request_set = Vec::new();
+        let mut hash_key = None;
+        let mut upstream_tls = None;
         if let Some(policy) = policy {
             let annotations = &policy.annotations;
             let rewrite = annotations.rewrite.target.as_ref();
@@ -493,6 +535,27 @@ impl Proxy {
                 namespace: ex.source.map_or("", |s| s.namespace.as_str()),
                 captures,
             };
+            if let Some(errors) = annotations.errors.as_ref().filter(|e| !e.codes.is_empty())
+                && let Some(backend) = policy
+                    .error_backend
+                    .as_ref()
+                    .or(snapshot.default_backend.as_ref())
+            {
+                ex.custom_errors = Some(CustomErrorRequest {
+                    codes: &errors.codes,
+                    backend,
+                    path_and_query: parts
+                        .uri
+                        .path_and_query()
+                        .cloned()
+                        .unwrap_or_else(|| PathAndQuery::from_static("/")),
+                    format: parts.headers.get(header::ACCEPT).cloned(),
+                    service_port: match &backend_port(route) {
+                        Some(port) => port.to_string(),
+                        None => String::new(),
+                    },
+                });
+            }
             if let Some(cors) = &annotations.cors {
                 ex.cors = Some((cors, parts.headers.get(header::ORIGIN).cloned()));
             }
@@ -523,6 +586,17 @@ impl Proxy {
                     PathAndQuery::try_from(rewritten)
                         .map_err(|_| ProxyError::BadRequest("invalid request target"))?,
                 );
+            }
+            if let Some(tls) = policy.upstream_tls.as_deref() {
+                let name = tls
+                    .server_name(&ctx)
+                    .map_err(|e| ProxyError::PolicyDenied {
+                        reason: format!("proxy-ssl-name: {e}"),
+                    })?;
+                upstream_tls = Some((tls, name));
+            }
+            if let Some(key) = &annotations.load_balancing.hash_by {
+                hash_key = key.expand(&ctx).ok();
             }
             let snippet = &annotations.headers;
             if !snippet.is_empty() {
@@ -623,6 +697,15 @@ impl Proxy {
                 Targets::Resolved(resolve(host, *port, config.proxy_connect_timeout).await?)
             }
         };
+        let targets = match (targets.len(), policy.and_then(|p| p.error_backend.as_ref())) {
+            // ingress-nginx's `default-backend`: it answers while the Service has no endpoints.
+            (0, Some(fallback)) => {
+                backend = fallback;
+                ex.service = Some(backend.service());
+                Targets::Endpoints(Candidates::select(backend.endpoints()))
+            }
+            _ => targets,
+        };
         if targets.len() == 0 {
             return Err(ProxyError::NoEndpoints);
         }
@@ -650,6 +733,24 @@ impl Proxy {
                         affinity, &value, route_path, client.tls,
                     ));
                 }
+            }
+        }
+        let balancing = policy.map(|p| &p.annotations.load_balancing);
+        let ewma = balancing.and_then(|b| b.algorithm) == Some(LoadBalance::Ewma);
+        if let (None, Targets::Endpoints(candidates)) = (first, &targets) {
+            if let Some(key) = &hash_key {
+                // upstream-hash-by: rendezvous hashing, so few keys move when endpoints do.
+                let endpoints = backend.endpoints();
+                let addr = policy::hash::pick(key.as_bytes(), endpoints)
+                    .and_then(|i| endpoints.get(i))
+                    .map(|e| e.addr);
+                first = (0..candidates.len()).find(|&i| candidates.nth(i) == addr);
+            } else if ewma {
+                first = Some(self.ewma.pick(
+                    candidates.len(),
+                    |i| candidates.nth(i),
+                    |n| policy::random::below(n as u64) as usize,
+                ));
             }
         }
         let first = first.unwrap_or_else(|| upstream::next_round_robin(backend.service()));
@@ -684,13 +785,18 @@ impl Proxy {
             };
 
             let attempt_start = Instant::now();
+            let in_flight = ewma.then(|| self.ewma.start(addr));
+            let tls = upstream_tls.as_ref().map(|(config, name)| (*config, name));
             match self
-                .send(upstream_req, progress.as_deref(), &limits, protocol)
+                .send(upstream_req, progress.as_deref(), &limits, protocol, tls)
                 .await
             {
                 Ok(resp) => {
                     ex.upstream_status = Some(resp.status().as_u16());
                     ex.upstream_time = Some(attempt_start.elapsed());
+                    if let Some(in_flight) = in_flight {
+                        in_flight.observe(attempt_start.elapsed());
+                    }
                     ex.upstream = Some(addr);
                     return Ok(resp);
                 }
@@ -738,12 +844,19 @@ impl Proxy {
         progress: Option<&Progress>,
         limits: &Limits,
         protocol: BackendProtocol,
+        tls: Option<(&UpstreamTlsConfig, &ServerName<'static>)>,
     ) -> Result<Response<Incoming>, SendError> {
-        let mut pending = match protocol {
-            BackendProtocol::Http => self.client.request(req),
-            BackendProtocol::Grpc => self.backends.h2c.request(req),
-            BackendProtocol::Https => self.backends.https.request(req),
-            BackendProtocol::Grpcs => self.backends.grpcs.request(req),
+        let mut pending = match (protocol, tls) {
+            (BackendProtocol::Http, _) => self.client.request(req),
+            (BackendProtocol::Grpc, _) => self.backends.h2c.request(req),
+            (BackendProtocol::Https, Some((config, name))) => {
+                self.backends.request_with(config, name, false, req)
+            }
+            (BackendProtocol::Grpcs, Some((config, name))) => {
+                self.backends.request_with(config, name, true, req)
+            }
+            (BackendProtocol::Https, None) => self.backends.https.request(req),
+            (BackendProtocol::Grpcs, None) => self.backends.grpcs.request(req),
         };
         let mut window = limits.connect_timeout + limits.read_timeout;
         let mut seen = progress.map(Progress::frames);
@@ -773,6 +886,65 @@ impl Proxy {
 
 fn expand_header(template: &Template, ctx: &RequestContext<'_>) -> Option<HeaderValue> {
     HeaderValue::try_from(template.expand(ctx).ok()?).ok()
+}
+
+/// The Service port of the matched route, as the X-Service-Port header names it.
+fn backend_port(route: Option<&crate::model::Route>) -> Option<crate::model::PortRef> {
+    route.map(|r| r.backend.service().port.clone())
+}
+
+impl Proxy {
+    /// Asks the error backend for the page of `status` (ingress-nginx's custom error pages):
+    /// a GET of the original URI with X-Code, X-Format, X-Original-URI, X-Namespace,
+    /// X-Ingress-Name, X-Service-Name, X-Service-Port and X-Request-ID.
+    async fn custom_error(
+        &self,
+        errors: &CustomErrorRequest<'_>,
+        status: StatusCode,
+        ex: &Exchange<'_>,
+        request_id: &HeaderValue,
+        config: &DataplaneConfig,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let candidates = Candidates::select(errors.backend.endpoints());
+        if candidates.len() == 0 {
+            return Err(ProxyError::NoEndpoints);
+        }
+        let first = upstream::next_round_robin(errors.backend.service()) % candidates.len();
+        let addr = candidates.nth(first).ok_or(ProxyError::NoEndpoints)?;
+        let mut req = Request::new(RequestBody::empty());
+        *req.uri_mut() = upstream_uri("http", addr, &errors.path_and_query)?;
+        let headers = req.headers_mut();
+        let mut set = |name: &'static str, value: &str| {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        };
+        set("x-code", status.as_str());
+        set("x-original-uri", errors.path_and_query.as_str());
+        if let Some(source) = ex.source {
+            set("x-namespace", &source.namespace);
+            set("x-ingress-name", &source.name);
+        }
+        if let Some(service) = ex.service {
+            set("x-service-name", &service.name);
+        }
+        set("x-service-port", &errors.service_port);
+        headers.insert(HeaderName::from_static("x-request-id"), request_id.clone());
+        if let Some(format) = &errors.format {
+            headers.insert(HeaderName::from_static("x-format"), format.clone());
+        }
+        let limits = Limits::new(None, config);
+        match self
+            .send(req, None, &limits, BackendProtocol::Http, None)
+            .await
+        {
+            Ok(resp) => Ok(resp),
+            Err(_) => Err(ProxyError::Upstream {
+                upstream: addr,
+                reason: "custom error backend failed".into(),
+            }),
+        }
+    }
 }
 
 /// What `backend-protocol` means on the wire.

@@ -117,6 +117,8 @@ pub struct Proxy {
     access_log: Option<AccessLog>,
 }
 
+    /// `load-balance: ewma` response times per endpoint.
+    ewma: crate::policy::ewma::EwmaTable,
 impl Proxy {
     /// Builds the proxy and its upstream pool; starts the access-log writer (a thread writing
     /// to stdout) when `opts.access_log` is set. Needs no runtime to be running yet.
@@ -154,6 +156,7 @@ impl Proxy {
             opts,
             access_log,
         }
+            ewma: Default::default(),
     }
 
     pub fn shared(&self) -> &Arc<Shared> {

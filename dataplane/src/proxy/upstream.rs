@@ -183,7 +183,6 @@ impl BackendClients {
     /// Connections are pooled per (config identity, server name, protocol) and, inside that,
     /// per endpoint address, so a connection is reused only for the same endpoint, name and
     /// client certificate. A failed handshake is a connect error of the returned future.
-    #[allow(dead_code)] // until `Proxy::send` calls it
     pub(crate) fn request_with(
         &self,
         tls: &UpstreamTlsConfig,

@@ -42,6 +42,10 @@ pub enum BackendError {
          unspecified targets are refused (they would reach the proxy's own ports or the node)"
     )]
     ForbiddenExternalName { service: String, target: String },
+    #[error(
+        "Service {0} has no usable ClusterIP for service-upstream (headless Services have          none; remove the annotation to use its endpoints)"
+    )]
+    NoClusterIp(String),
 }
 
 impl BackendError {
@@ -55,7 +59,8 @@ impl BackendError {
             BackendError::PortRange(_) => "service.port.number",
             BackendError::ServiceNotFound(_)
             | BackendError::NoExternalName(_)
-            | BackendError::ForbiddenExternalName { .. } => "service.name",
+            | BackendError::ForbiddenExternalName { .. }
+            | BackendError::NoClusterIp(_) => "service.name",
         }
     }
 }
@@ -219,6 +224,49 @@ impl<'a> Resolver<'a> {
         Ok(Arc::new(Backend::Service {
             service: service.clone(),
             endpoints,
+        }))
+    }
+
+    /// `service-upstream`: the Service's ClusterIP and port as its only endpoint, so
+    /// kube-proxy balances. ExternalName Services (no ClusterIP) resolve as usual; a headless
+    /// Service (ClusterIP `None`) has none to use and is an error.
+    pub(crate) fn resolve_cluster_ip(
+        &mut self,
+        service: &ServiceRef,
+    ) -> Result<Arc<Backend>, BackendError> {
+        let resolved = self.resolve(service)?;
+        if matches!(*resolved, Backend::ExternalName { .. }) {
+            return Ok(resolved);
+        }
+        let display = format!("{}/{}", service.namespace, service.name);
+        let key = ObjectKey::new(&service.namespace, &service.name);
+        let spec = self.services.get(&key).and_then(|s| s.spec.as_ref());
+        let ip = spec
+            .and_then(|s| s.cluster_ip.as_deref())
+            .and_then(|ip| ip.parse::<IpAddr>().ok())
+            .filter(|ip| !is_forbidden_upstream(*ip))
+            .ok_or_else(|| BackendError::NoClusterIp(display.clone()))?;
+        let port = spec
+            .and_then(|s| s.ports.as_deref())
+            .unwrap_or_default()
+            .iter()
+            .find(|p| match &service.port {
+                PortRef::Number(n) => p.port == i32::from(*n),
+                PortRef::Name(name) => p.name.as_deref() == Some(name.as_str()),
+            })
+            .and_then(|p| u16::try_from(p.port).ok())
+            .ok_or_else(|| BackendError::PortNotFound {
+                service: display,
+                port: service.port.clone(),
+            })?;
+        Ok(Arc::new(Backend::Service {
+            service: service.clone(),
+            endpoints: Arc::from(vec![Endpoint {
+                addr: SocketAddr::new(ip, port),
+                ready: true,
+                serving: true,
+                terminating: false,
+            }]),
         }))
     }
 

@@ -275,6 +275,7 @@ pub fn translate(state: &ClusterState, scope: &ClassScope) -> (Snapshot, Vec<Pro
         catch_all_default: None,
         secrets_used: HashSet::new(),
         www_aliases: Vec::new(),
+        canaries: HashMap::new(),
     };
     for (member, (source, ingress)) in members.iter().enumerate() {
         builder.add_ingress(member, source, ingress);
@@ -327,6 +328,19 @@ struct Builder<'a> {
     secrets_used: HashSet<ObjectKey>,
     /// `from-to-www-redirect` (alias, canonical) pairs, oldest Ingress first.
     www_aliases: Vec<(String, String)>,
+    /// Paths of canary Ingresses, attached to the main routes in `finish`.
+    canaries: HashMap<RuleHost, Vec<CanarySpec>>,
+}
+
+/// One path of a canary Ingress, waiting for its main route.
+struct CanarySpec {
+    path: String,
+    kind: crate::model::PathKind,
+    backend: Arc<Backend>,
+    source: IngressRef,
+    rule: sluice_crds::annotations::Canary,
+    /// `spec.rules[r].http.paths[p]`, for the problem when no main route exists.
+    field: String,
 }
 
 impl Builder<'_> {
@@ -345,8 +359,24 @@ impl Builder<'_> {
         backend: &IngressBackend,
         field: &str,
     ) -> Option<Arc<Backend>> {
-        let resolved = backend::service_ref(&source.namespace, backend)
-            .and_then(|service| self.resolver.resolve(&service));
+        self.backend_to(source, backend, field, false)
+    }
+
+    /// [`Builder::backend`], to the Service's ClusterIP when `cluster_ip` (`service-upstream`).
+    fn backend_to(
+        &mut self,
+        source: &IngressRef,
+        backend: &IngressBackend,
+        field: &str,
+        cluster_ip: bool,
+    ) -> Option<Arc<Backend>> {
+        let resolved = backend::service_ref(&source.namespace, backend).and_then(|service| {
+            if cluster_ip {
+                self.resolver.resolve_cluster_ip(&service)
+            } else {
+                self.resolver.resolve(&service)
+            }
+        });
         match resolved {
             Ok(backend) => Some(backend),
             Err(error) => {
@@ -360,6 +390,16 @@ impl Builder<'_> {
         let (policy, parsed) = self.ingress_policy(source, ingress);
         // ingress-nginx puts an Ingress's hosts in regex mode for use-regex or rewrite-target.
         let regex_mode = parsed.policies.rewrite.regex_mode();
+        let empty = BTreeMap::new();
+        let annotations = ingress.metadata.annotations.as_ref().unwrap_or(&empty);
+        let canary_written = sluice_crds::annotations::effective(annotations, "canary")
+            .is_some_and(|(_, v)| sluice_crds::annotations::grammar::BOOL_TRUE.contains(&v));
+        if canary_written && parsed.policies.canary.is_none() {
+            // A canary whose keys are invalid (reported): serving its paths as an ordinary
+            // Ingress would take the main Ingress's traffic, so it gets none.
+            self.add_tls(source, ingress, &parsed.policies);
+            return;
+        }
         self.add_routes(member, source, ingress, regex_mode, &policy);
         if parsed.policies.redirect.from_to_www == Some(true) {
             self.add_www_aliases(ingress);
@@ -393,8 +433,9 @@ impl Builder<'_> {
         let Some(spec) = &ingress.spec else {
             return;
         };
+        let cluster_ip = policy.annotations.load_balancing.service_upstream == Some(true);
         let default = spec.default_backend.as_ref().and_then(|backend| {
-            let backend = self.backend(source, backend, "spec.defaultBackend")?;
+            let backend = self.backend_to(source, backend, "spec.defaultBackend", cluster_ip)?;
             Some(DefaultBackend {
                 backend,
                 source: source.clone(),
@@ -476,11 +517,28 @@ impl Builder<'_> {
                         continue;
                     }
                 };
-                let Some(backend) =
-                    self.backend(source, &path.backend, &format!("{field}.backend"))
-                else {
+                let Some(backend) = self.backend_to(
+                    source,
+                    &path.backend,
+                    &format!("{field}.backend"),
+                    cluster_ip,
+                ) else {
                     continue;
                 };
+                if let Some(rule) = &policy.annotations.canary {
+                    self.canaries
+                        .entry(host.clone())
+                        .or_default()
+                        .push(CanarySpec {
+                            path: route_path,
+                            kind,
+                            backend,
+                            source: source.clone(),
+                            rule: rule.clone(),
+                            field,
+                        });
+                    continue;
+                }
                 let origin = self.origins.len();
                 self.origins.push(Origin {
                     member,
@@ -525,10 +583,13 @@ impl Builder<'_> {
                 RuleHost::Exact(name) => name.clone(),
                 RuleHost::Wildcard(parent) => format!("*.{parent}"),
             };
-            let (routes, rejections) =
+            let (mut routes, rejections) =
                 HostRoutes::build(name, draft.regex_mode, draft.default_backend, draft.specs);
             for rejection in rejections {
                 self.rejection_problem(members, &host, rejection);
+            }
+            if let Some(canaries) = self.canaries.remove(&host) {
+                self.attach_canaries(&host, &mut routes, canaries);
             }
             match host {
                 RuleHost::CatchAll => snapshot.catch_all = Some(routes),
@@ -538,6 +599,20 @@ impl Builder<'_> {
                 RuleHost::Wildcard(parent) => {
                     snapshot.wildcard_hosts.insert(parent, routes);
                 }
+            }
+        }
+
+        // Canaries for hosts no main Ingress serves.
+        let mut orphans: Vec<(RuleHost, Vec<CanarySpec>)> = self.canaries.drain().collect();
+        orphans.sort_by(|a, b| a.0.cmp(&b.0));
+        for (host, canaries) in orphans {
+            for canary in canaries {
+                let reason = format!(
+                    "canary ignored: no Ingress serves {} path {:?} for it to be the canary of",
+                    describe_host(&host),
+                    canary.path
+                );
+                self.problem(&canary.source, canary.field, reason);
             }
         }
 
@@ -561,6 +636,57 @@ impl Builder<'_> {
             }
         }
         (snapshot, self.problems)
+    }
+
+    /// ingress-nginx merges a canary Ingress into the main Ingress serving the same host and
+    /// path (and path type); the first canary for a route wins, as the oldest does elsewhere.
+    fn attach_canaries(
+        &mut self,
+        host: &RuleHost,
+        routes: &mut HostRoutes,
+        canaries: Vec<CanarySpec>,
+    ) {
+        for canary in canaries {
+            let main = routes.routes.iter_mut().find(|r| {
+                r.path == canary.path && r.kind == canary.kind && r.source != canary.source
+            });
+            let reason = match main {
+                None => format!(
+                    "canary ignored: no Ingress serves {} path {:?} ({}) for it to be the canary of",
+                    describe_host(host),
+                    canary.path,
+                    canary.kind
+                ),
+                Some(route) if route.canary.is_some() => format!(
+                    "canary ignored: {} path {:?} already has a canary",
+                    describe_host(host),
+                    canary.path
+                ),
+                Some(route) => {
+                    let pattern = match canary.rule.header_pattern.as_deref() {
+                        None => None,
+                        Some(p) => match regex::bytes::RegexBuilder::new(p)
+                            .size_limit(crate::router::REGEX_SIZE_LIMIT)
+                            .dfa_size_limit(crate::router::REGEX_SIZE_LIMIT)
+                            .build()
+                        {
+                            Ok(re) => Some(crate::model::PathRegex(re)),
+                            // The parser compiled it with the same limits; unreachable in
+                            // practice, and a canary that cannot match simply never selects.
+                            Err(_) => None,
+                        },
+                    };
+                    route.canary = Some(Arc::new(crate::model::CanaryRoute {
+                        backend: canary.backend,
+                        source: canary.source,
+                        rule: canary.rule,
+                        pattern,
+                    }));
+                    continue;
+                }
+            };
+            self.problem(&canary.source, canary.field, reason);
+        }
     }
 
     fn rejection_problem(

@@ -148,8 +148,130 @@ impl Builder<'_> {
             },
             _ => None,
         };
-        let policy = IngressPolicy::new(parsed.policies.clone(), basic_auth, denied);
+        let error_backend = parsed
+            .policies
+            .errors
+            .as_ref()
+            .and_then(|e| e.default_backend.as_deref())
+            .and_then(|name| self.error_backend(source, ingress, name));
+        let upstream_tls = match &parsed.policies.upstream_tls {
+            Some(tls) if denied.is_none() => match self.upstream_tls(source, tls) {
+                Ok(config) => Some(Arc::new(config)),
+                Err(reason) => {
+                    let key = sluice_crds::annotations::effective(annotations, "proxy-ssl-secret")
+                        .or_else(|| {
+                            sluice_crds::annotations::effective(annotations, "proxy-ssl-verify")
+                        })
+                        .map_or_else(|| "proxy-ssl-secret".to_owned(), |(key, _)| key);
+                    let field = format!("metadata.annotations['{key}']");
+                    if tls.verify {
+                        // Verification was asked for: connecting unverified would be the
+                        // unsafe fallback, so the Ingress is not served.
+                        self.problem(
+                            source,
+                            field,
+                            format!(
+                                "{reason}; the Ingress is not served (503) until this is fixed"
+                            ),
+                        );
+                        denied = Some(reason);
+                    } else {
+                        self.problem(
+                            source,
+                            field,
+                            format!("{reason}; TLS to the backend uses the defaults (no client certificate, not verified)"),
+                        );
+                    }
+                    None
+                }
+            },
+            _ => None,
+        };
+        let policy = IngressPolicy::new(IngressPolicy {
+            annotations: parsed.policies.clone(),
+            basic_auth,
+            denied,
+            error_backend,
+            upstream_tls,
+            inert: false,
+        });
         (policy, parsed)
+    }
+
+    /// The `default-backend` Service: its port 80, else its only port (as ingress-nginx, whose
+    /// custom error backends listen on 80). A problem when it cannot be used.
+    fn error_backend(
+        &mut self,
+        source: &IngressRef,
+        ingress: &Ingress,
+        name: &str,
+    ) -> Option<Arc<crate::model::Backend>> {
+        let key = ObjectKey::new(&source.namespace, name);
+        let ports: Vec<i32> = self
+            .state
+            .services
+            .get(&key)
+            .and_then(|s| s.spec.as_ref())
+            .and_then(|s| s.ports.as_ref())
+            .map(|ports| ports.iter().map(|p| p.port).collect())
+            .unwrap_or_default();
+        let port = match ports.as_slice() {
+            [only] => *only,
+            ports if ports.contains(&80) => 80,
+            _ => 80,
+        };
+        let service = crate::model::ServiceRef {
+            namespace: source.namespace.clone(),
+            name: name.to_owned(),
+            port: crate::model::PortRef::Number(u16::try_from(port).unwrap_or(80)),
+        };
+        match self.resolver.resolve(&service) {
+            Ok(backend) => Some(backend),
+            Err(error) => {
+                let empty = BTreeMap::new();
+                let annotations = ingress.metadata.annotations.as_ref().unwrap_or(&empty);
+                let key = sluice_crds::annotations::effective(annotations, "default-backend")
+                    .map_or_else(|| "default-backend".to_owned(), |(key, _)| key);
+                self.problem(
+                    source,
+                    format!("metadata.annotations['{key}']"),
+                    format!("{error}; custom errors use the set's default backend"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Builds the TLS client configuration of `proxy-ssl-*` from its mirrored Secret.
+    fn upstream_tls(
+        &mut self,
+        source: &IngressRef,
+        tls: &sluice_crds::annotations::UpstreamTls,
+    ) -> Result<crate::upstream_tls::UpstreamTlsConfig, String> {
+        let mut data = None;
+        if let Some(secret) = &tls.secret {
+            let Some(name) = secret.name_in(&source.namespace) else {
+                return Err(format!(
+                    "proxy-ssl-secret {}/{} is in another namespace: an Ingress may only use \
+                     Secrets of its own namespace",
+                    secret.namespace.as_deref().unwrap_or_default(),
+                    secret.name
+                ));
+            };
+            let key = ObjectKey::new(&source.namespace, name);
+            self.secrets_used.insert(key.clone());
+            if let Some(found) = self.state.secrets.get(&key) {
+                let map: BTreeMap<String, Vec<u8>> = found
+                    .data
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.0.clone()))
+                    .collect();
+                data = Some((key.to_string(), map));
+            }
+        }
+        crate::upstream_tls::build(tls, data.as_ref().map(|(k, d)| (k.as_str(), d)))
+            .map_err(|e| e.to_string())
     }
 
     /// Reads the credentials of an `auth-secret` from its mirror.

@@ -63,7 +63,7 @@ pub fn strip_ingress_class(class: &mut IngressClass) {
     strip_metadata(&mut class.metadata);
 }
 
-/// Keeps the type, ports and externalName, and the load-balancer status (the fleet publishes
+/// Keeps the type, ports, externalName and ClusterIP, and the load-balancer status (the fleet publishes
 /// its own Service's address into Ingress status).
 pub fn strip_service(service: &mut Service) {
     strip_metadata(&mut service.metadata);
@@ -71,6 +71,8 @@ pub fn strip_service(service: &mut Service) {
         type_: spec.type_,
         ports: spec.ports,
         external_name: spec.external_name,
+        // service-upstream sends to it.
+        cluster_ip: spec.cluster_ip,
         ..ServiceSpec::default()
     });
     service.status = service.status.take().map(|status| ServiceStatus {
