@@ -798,6 +798,24 @@ impl Proxy {
                         in_flight.observe(attempt_start.elapsed());
                     }
                     ex.upstream = Some(addr);
+                    // session-cookie-change-on-failure: a client pinned to an endpoint that
+                    // failed is pinned to the one that answered.
+                    if attempt > 0
+                        && let Some(affinity) = policy
+                            .and_then(|p| p.annotations.affinity.as_ref())
+                            .filter(|a| {
+                                a.change_on_failure
+                                    && a.mode == sluice_crds::annotations::AffinityMode::Persistent
+                            })
+                    {
+                        let route_path = route.map_or("/", |r| r.path.as_str());
+                        ex.set_cookie = Some(affinity::set_cookie_header(
+                            affinity,
+                            &affinity::endpoint_cookie(addr),
+                            route_path,
+                            client.tls,
+                        ));
+                    }
                     return Ok(resp);
                 }
                 Err(SendError::Connect { kind, timed_out }) => {

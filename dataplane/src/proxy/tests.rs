@@ -926,3 +926,57 @@ async fn http10_without_host_uses_the_catch_all() {
 // TLS: termination, HTTP/2, 421, passthrough, redirects.
 #[path = "tls_tests.rs"]
 mod tls_tests;
+
+#[tokio::test]
+async fn affinity_repins_to_the_endpoint_that_answered_after_a_failure() {
+    use sluice_crds::annotations::{AffinityMode, Policies, SessionAffinity};
+    let live = backend("live").await;
+    let dead = dead_addr().await;
+    let affinity = SessionAffinity {
+        mode: AffinityMode::Persistent,
+        cookie_name: "route".into(),
+        cookie_path: None,
+        cookie_domain: None,
+        max_age: None,
+        expires: None,
+        samesite: None,
+        secure: false,
+        change_on_failure: true,
+    };
+    let policy = IngressPolicy::new(IngressPolicy {
+        annotations: Policies {
+            affinity: Some(affinity),
+            ..Policies::default()
+        },
+        ..IngressPolicy::default()
+    });
+    let mut snap = snapshot(&[(
+        "a.test",
+        &[("/", service("a", vec![ready(dead), ready(live.addr)]))],
+    )]);
+    if let Some(host) = snap.exact_hosts.get_mut("a.test") {
+        for route in &mut host.routes {
+            route.policy = policy.clone();
+        }
+    }
+    let proxy = TestProxy::start(snap).await;
+    let pinned_to_dead = format!("route={}", crate::policy::affinity::endpoint_cookie(dead));
+    let req = Request::get("/")
+        .header(header::HOST, "a.test")
+        .header(header::COOKIE, pinned_to_dead)
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let (status, headers, body) = read(proxy.send(req).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cookie = headers
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        cookie.starts_with(&format!(
+            "route={}",
+            crate::policy::affinity::endpoint_cookie(live.addr)
+        )),
+        "re-pinned to the live endpoint: {cookie:?}"
+    );
+}
