@@ -478,6 +478,109 @@ pub struct Termination {
     /// `ssl-ciphers` of `source`; `None`: the set's `sslCiphers`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls12_ciphers: Option<Tls12Ciphers>,
+    /// `auth-tls-*` of `source`: client certificates. `None`: none requested.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "option_through_arc"
+    )]
+    pub client_auth: Option<Arc<ClientAuth>>,
+}
+
+/// The CA bundle client certificates must chain to (`ca.crt` of an `auth-tls-secret`, with
+/// its optional `ca.crl`), parsed once per Secret version and shared, like [`Certificate`],
+/// by every host and snapshot that uses it unchanged (the proxy caches rustls configs by it).
+/// Compared by source and bytes.
+pub struct ClientCa {
+    /// The Secret as `namespace/name` (the one the Ingress referenced, not the mirror).
+    pub source: String,
+    /// `ca.crt` as read.
+    pub pem: Vec<u8>,
+    /// `ca.crl` as read; empty without one.
+    pub crl: Vec<u8>,
+    /// Verifies a chain to the bundle (with the CRLs); a missing certificate is not its
+    /// concern (the request check decides, per verify mode).
+    pub verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+}
+
+impl fmt::Debug for ClientCa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCa")
+            .field("source", &self.source)
+            .field("crl", &!self.crl.is_empty())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for ClientCa {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+            || (self.source == other.source && self.pem == other.pem && self.crl == other.crl)
+    }
+}
+
+impl Eq for ClientCa {}
+
+impl Serialize for ClientCa {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("ClientCa", 2)?;
+        s.serialize_field("secret", &self.source)?;
+        s.serialize_field("crl", &!self.crl.is_empty())?;
+        s.end()
+    }
+}
+
+/// Client-certificate authentication of one TLS host (`auth-tls-*` of the Ingress that decides
+/// its termination).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAuth {
+    /// `auth-tls-verify-client`.
+    pub mode: sluice_crds::annotations::VerifyClient,
+    /// `auth-tls-verify-depth`: most intermediates between the certificate and the CA.
+    pub depth: u32,
+    /// `auth-tls-pass-certificate-to-upstream`.
+    pub pass_to_upstream: bool,
+    /// `auth-tls-error-page`: where failed verifications are redirected instead of a 400.
+    pub error_page: Option<sluice_crds::annotations::Template>,
+    /// The CA bundle; `Err(reason)` when its Secret is missing or unusable. Fails closed:
+    /// every request for the host is refused (503) rather than served unchecked.
+    pub ca: Result<Arc<ClientCa>, String>,
+}
+
+impl ClientAuth {
+    /// What the TLS handshake depends on: the CA and depth a certificate is requested and
+    /// verified under, `None` when none is requested (`off`, or the CA is unusable). Two hosts
+    /// with equal values can share a connection.
+    pub fn handshake(&self) -> Option<(&Arc<ClientCa>, u32)> {
+        use sluice_crds::annotations::VerifyClient;
+        match (&self.ca, self.mode) {
+            (_, VerifyClient::Off) | (Err(_), _) => None,
+            (Ok(ca), _) => Some((ca, self.depth)),
+        }
+    }
+}
+
+impl Serialize for ClientAuth {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        use sluice_crds::annotations::VerifyClient;
+        let mut s = serializer.serialize_struct("ClientAuth", 5)?;
+        let mode = match self.mode {
+            VerifyClient::On => "on",
+            VerifyClient::Off => "off",
+            VerifyClient::Optional => "optional",
+            VerifyClient::OptionalNoCa => "optional_no_ca",
+        };
+        s.serialize_field("verify", mode)?;
+        s.serialize_field("depth", &self.depth)?;
+        s.serialize_field("pass_to_upstream", &self.pass_to_upstream)?;
+        s.serialize_field("error_page", &self.error_page.as_ref().map(|t| t.as_str()))?;
+        match &self.ca {
+            Ok(ca) => s.serialize_field("ca", &**ca)?,
+            Err(reason) => s.serialize_field("broken", reason)?,
+        }
+        s.end()
+    }
 }
 
 /// A host's own TLS 1.2 cipher suites (`ssl-ciphers`), in preference order. As nginx's

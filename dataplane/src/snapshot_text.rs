@@ -189,6 +189,7 @@ mod tests {
                     certificate: Some(Arc::new(certificate)),
                     source: IngressRef::new("apps", "site"),
                     tls12_ciphers: None,
+                    client_auth: None,
                 }),
                 passthrough: None,
             },

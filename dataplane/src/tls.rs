@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::model::{Certificate, IngressRef, Passthrough, Snapshot, TlsHost};
+use crate::model::{Certificate, ClientAuth, ClientCa, IngressRef, Passthrough, Snapshot, TlsHost};
 use crate::router::normalize_host;
 
 /// Requests under this path are never redirected to HTTPS, so cert-manager's (and any ACME
@@ -93,8 +93,27 @@ impl Snapshot {
         }
         // Same certificate but another ssl-ciphers selection is another TLS policy too: the
         // connection may have negotiated a suite the host refuses.
+        // Likewise another client-certificate request (CA, depth): the connection's certificate
+        // was requested and verified under the SNI host's.
         for_host.certificate_identity() != for_sni.certificate_identity()
             || self.tls12_ciphers(Some(host)) != self.tls12_ciphers(sni)
+            || self.client_handshake(Some(host)) != self.client_handshake(sni)
+    }
+
+    /// The client-certificate authentication (`auth-tls-*`) of the host terminating `name` (a
+    /// server name or a Host header), if it has one. The request handler checks it with
+    /// `proxy::client_cert::check`.
+    pub fn client_auth(&self, name: &str) -> Option<&ClientAuth> {
+        let host = self.tls_host(name)?;
+        if host.passthrough.is_some() {
+            return None;
+        }
+        host.terminate.as_ref()?.client_auth.as_deref()
+    }
+
+    /// What a handshake for `name` requests of the client ([`ClientAuth::handshake`]).
+    pub fn client_handshake(&self, name: Option<&str>) -> Option<(&Arc<ClientCa>, u32)> {
+        self.client_auth(name?)?.handshake()
     }
 
     /// The `ssl-ciphers` selection of the host terminating `name`, if it has one.
@@ -125,6 +144,69 @@ impl Snapshot {
     pub fn has_tls(&self, host: &str) -> bool {
         self.tls_host(host).is_some_and(|h| h.terminate.is_some())
     }
+}
+
+/// Why an `auth-tls-secret` gives no CA bundle; the `Display` goes into an Event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientCaError {
+    #[error("the Secret has no ca.crt key")]
+    MissingKey,
+    #[error("ca.crt is not valid PEM: {0}")]
+    Pem(String),
+    #[error("ca.crt holds no CERTIFICATE block")]
+    NoCertificate,
+    #[error("a certificate in ca.crt cannot be used as a CA: {0}")]
+    InvalidCertificate(String),
+    #[error("ca.crl is not valid PEM: {0}")]
+    CrlPem(String),
+    #[error("the CA bundle cannot be used: {0}")]
+    Verifier(String),
+}
+
+/// Parses an `auth-tls-secret`'s `ca.crt` (PEM, one or more CA certificates) and optional
+/// `ca.crl` (PEM CRLs) into a [`ClientCa`] whose source is `source`. With CRLs, as nginx's
+/// `ssl_crl`, every certificate of a chain needs a current CRL from its issuer.
+pub fn parse_client_ca(
+    source: &str,
+    crt: &[u8],
+    crl: Option<&[u8]>,
+) -> Result<ClientCa, ClientCaError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, CertificateRevocationListDer};
+    let cas = CertificateDer::pem_slice_iter(crt)
+        .collect::<Result<Vec<CertificateDer<'static>>, _>>()
+        .map_err(|e| ClientCaError::Pem(e.to_string()))?;
+    if cas.is_empty() {
+        return Err(ClientCaError::NoCertificate);
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in cas {
+        roots
+            .add(ca)
+            .map_err(|e| ClientCaError::InvalidCertificate(e.to_string()))?;
+    }
+    let crls = match crl {
+        None => Vec::new(),
+        Some(crl) => CertificateRevocationListDer::pem_slice_iter(crl)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ClientCaError::CrlPem(e.to_string()))?,
+    };
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .with_crls(crls)
+            // OpenSSL refuses a CRL past its nextUpdate; so does nginx.
+            .enforce_revocation_expiration()
+            // A missing certificate is decided per request, by verify mode.
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| ClientCaError::Verifier(e.to_string()))?;
+    Ok(ClientCa {
+        source: source.to_owned(),
+        pem: crt.to_vec(),
+        crl: crl.map(<[u8]>::to_vec).unwrap_or_default(),
+        verifier,
+    })
 }
 
 /// The `Location` of an HTTPS redirect: `https://<host>[:port]<request target>`, with the
@@ -182,6 +264,7 @@ mod tests {
                 certificate,
                 source: ingress(source),
                 tls12_ciphers: None,
+                client_auth: None,
             }),
             passthrough: None,
         }
@@ -328,6 +411,79 @@ mod tests {
         for (sni, host, want) in cases {
             assert_eq!(snapshot.misdirected(sni, host), want, "{sni:?} -> {host:?}");
         }
+    }
+
+    fn client_ca(source: &str) -> Arc<ClientCa> {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).expect("ca");
+        Arc::new(parse_client_ca(source, cert.pem().as_bytes(), None).expect("ca"))
+    }
+
+    #[test]
+    fn misdirected_by_client_auth() {
+        use sluice_crds::annotations::VerifyClient;
+        let mut snapshot = snapshot();
+        let (ca, other) = (client_ca("apps/ca"), client_ca("apps/other"));
+        let a = snapshot.tls.exact["a.example"].clone();
+        let with = |host: &str, mode, depth, ca: Result<Arc<ClientCa>, String>| {
+            let mut h = a.clone();
+            h.host = host.to_owned();
+            if let Some(t) = h.terminate.as_mut() {
+                t.client_auth = Some(Arc::new(ClientAuth {
+                    mode,
+                    depth,
+                    pass_to_upstream: false,
+                    error_page: None,
+                    ca,
+                }));
+            }
+            (host.to_owned(), h)
+        };
+        // All with certificate A, as a.example and shared.example.
+        snapshot.tls.exact.extend([
+            with("on.example", VerifyClient::On, 1, Ok(ca.clone())),
+            with(
+                "optional.example",
+                VerifyClient::Optional,
+                1,
+                Ok(ca.clone()),
+            ),
+            with("deep.example", VerifyClient::On, 2, Ok(ca.clone())),
+            with("other.example", VerifyClient::On, 1, Ok(other)),
+            with("off.example", VerifyClient::Off, 1, Ok(ca.clone())),
+            with("broken.example", VerifyClient::On, 1, Err("missing".into())),
+            // A rotated bundle under the same Secret: another CA.
+            with(
+                "again.example",
+                VerifyClient::On,
+                1,
+                Ok(client_ca("apps/ca")),
+            ),
+        ]);
+        let cases = [
+            (Some("a.example"), "shared.example", false),
+            (Some("a.example"), "on.example", true),
+            (Some("on.example"), "a.example", true),
+            (Some("on.example"), "on.example", false),
+            // Same CA and depth: one handshake fits both; the request check applies each mode.
+            (Some("on.example"), "optional.example", false),
+            (Some("on.example"), "deep.example", true),
+            (Some("on.example"), "other.example", true),
+            (Some("on.example"), "again.example", true),
+            // `off` and an unusable CA request no certificate, like hosts without client auth.
+            (Some("a.example"), "off.example", false),
+            (Some("a.example"), "broken.example", false),
+            (Some("on.example"), "off.example", true),
+            (None, "on.example", true),
+        ];
+        for (sni, host, want) in cases {
+            assert_eq!(snapshot.misdirected(sni, host), want, "{sni:?} -> {host:?}");
+        }
+        assert!(snapshot.client_auth("optional.example").is_some());
+        assert!(snapshot.client_auth("a.example").is_none());
+        assert!(snapshot.client_auth("pass.example").is_none());
     }
 
     #[test]

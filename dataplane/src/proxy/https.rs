@@ -7,7 +7,9 @@
 //! (the name the certificate is chosen for, and the one requests are checked against). Both
 //! parsers ignore the same invalid names; should they still disagree so that rustls's name is a
 //! passthrough host, the connection is closed rather than terminated with the wrong policy.
-//! rustls's name also picks the host's `ssl-ciphers`, with its certificate.
+//! rustls's name also picks the host's `ssl-ciphers` and client-certificate request, with its
+//! certificate. A requested client certificate is verified once, right after the handshake,
+//! and the verdict goes with every request of the connection ([`ClientInfo::client_cert`]).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -29,7 +31,7 @@ use super::client_hello::{ClientHelloError, read_client_hello};
 use super::listener::{HEADER_READ_TIMEOUT, accept_connection, scopeguard};
 use super::proxy_protocol::PrefixedIo;
 use super::tls::{HANDSHAKE_TIMEOUT, Tls, tls12_ciphers};
-use super::{ClientInfo, Proxy, passthrough};
+use super::{ClientCert, ClientInfo, Proxy, passthrough};
 use crate::router::normalize_host;
 use crate::tls::TlsPolicy;
 
@@ -182,7 +184,12 @@ async fn serve_connection(
     };
     let certificate = tls.certificate(&snapshot, own).clone();
     let tls12 = tls12_ciphers(&snapshot, server_name.as_deref());
-    let server_config = match tls.server_config(&snapshot, &config, &certificate, tls12) {
+    let client_auth = snapshot
+        .client_handshake(server_name.as_deref())
+        .map(|(ca, depth)| (ca.clone(), depth));
+    let client_ca = client_auth.as_ref().map(|(ca, _)| ca);
+    let server_config = match tls.server_config(&snapshot, &config, &certificate, tls12, client_ca)
+    {
         Ok(server_config) => server_config,
         Err(error) => {
             metrics.tls_connection("handshake");
@@ -206,8 +213,18 @@ async fn serve_connection(
     };
     metrics.tls_connection("terminated");
 
+    let client_cert = client_auth.map(|(ca, depth)| {
+        let chain = stream.get_ref().1.peer_certificates().unwrap_or_default();
+        Arc::new(ClientCert::verify(
+            &ca,
+            depth,
+            chain,
+            rustls::pki_types::UnixTime::now(),
+        ))
+    });
     let info = ClientInfo {
         server_name,
+        client_cert,
         ..info
     };
     let service = service_fn(move |req| {

@@ -59,6 +59,7 @@ pub async fn accept_connection(
             tls,
             proxy_protocol_src: source,
             server_name: None,
+            client_cert: None,
         },
     })
 }

@@ -21,6 +21,7 @@
 
 mod access_log;
 mod body;
+mod client_cert;
 pub mod client_hello;
 mod errors;
 mod handler;
@@ -45,6 +46,7 @@ use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 
 pub use access_log::{ACCESS_LOG_CAPACITY, AccessLog, AccessLogEntry};
+pub use client_cert::{ClientCert, Verification};
 pub use errors::ProxyError;
 pub use headers::PathError;
 pub use https::serve_https;
@@ -100,6 +102,9 @@ pub struct ClientInfo {
     /// On a TLS connection, the server name (SNI) its handshake was for, lowercase; `None`
     /// without SNI. Requests for hosts under another TLS policy are refused (421).
     pub server_name: Option<Arc<str>>,
+    /// On a TLS connection whose handshake requested a client certificate (`auth-tls-*`),
+    /// what was sent and how it verified; `None` when none was requested.
+    pub client_cert: Option<Arc<ClientCert>>,
 }
 
 /// The proxy: built once, shared by every listener and connection.

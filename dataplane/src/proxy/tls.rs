@@ -13,6 +13,9 @@
 //! offers what the provider holds, so the suites must be chosen when the config is built. The
 //! cache key is the certificate and the selection, and entries neither used by the current
 //! snapshot nor the fallbacks are dropped at the first handshake after a swap.
+//!
+//! A host with client certificates (`auth-tls-*`, [`ClientCa`]) gets a config that requests
+//! one ([`RequestClientCert`]); the CA is part of the cache key the same way.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -20,13 +23,16 @@ use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
 use rustls::crypto::aws_lc_rs;
+use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::ServerConfig;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls::{SupportedCipherSuite, SupportedProtocolVersion};
 use sluice_crds::dataplane_config::DataplaneConfig;
 use sluice_crds::{CipherSuite, TlsProtocol};
 
-use crate::model::{Certificate, Snapshot, Tls12Ciphers};
+use crate::model::{Certificate, ClientCa, Snapshot, Tls12Ciphers};
 
 /// How long a client has from connecting to finishing the TLS handshake (ClientHello read
 /// included). nginx's `ssl_handshake_timeout` is 60 s; a handshake needs one round trip, and a
@@ -132,20 +138,77 @@ pub fn host_versions(
     versions
 }
 
+/// Requests a client certificate for a host with `auth-tls-*`, naming the CA's subjects so
+/// clients pick a matching certificate, but lets the handshake finish without one or with one
+/// that does not verify: only the handshake signatures are checked here (the client holds the
+/// key). The chain is verified right after the handshake
+/// ([`ClientCert::verify`](super::ClientCert::verify)) and refused per request, as nginx does,
+/// so a client gets a 400 page or the `auth-tls-error-page` instead of a TLS alert, and
+/// `optional_no_ca` still lets an unverified certificate through.
+#[derive(Debug)]
+pub struct RequestClientCert(pub Arc<ClientCa>);
+
+impl ClientCertVerifier for RequestClientCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.0.verifier.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verifier.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verifier.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.verifier.supported_verify_schemes()
+    }
+}
+
 /// A server config serving `certificate` with the configured versions and suites and ALPN
 /// h2 / http/1.1.
 pub fn server_config(
     config: &DataplaneConfig,
     certificate: &Certificate,
 ) -> Result<ServerConfig, rustls::Error> {
-    host_server_config(config, certificate, None)
+    host_server_config(config, certificate, None, None)
 }
 
-/// [`server_config`] for a host with its own `ssl-ciphers` (`None`: the set's).
+/// [`server_config`] for a host with its own `ssl-ciphers` (`None`: the set's) and client
+/// certificates (`None`: none requested).
 pub fn host_server_config(
     config: &DataplaneConfig,
     certificate: &Certificate,
     tls12: Option<&Tls12Ciphers>,
+    client_ca: Option<&Arc<ClientCa>>,
 ) -> Result<ServerConfig, rustls::Error> {
     let versions = host_versions(config, tls12);
     if versions.is_empty() {
@@ -155,10 +218,14 @@ pub fn host_server_config(
                 .to_owned(),
         ));
     }
-    let mut server = ServerConfig::builder_with_provider(Arc::new(host_provider(config, tls12)))
-        .with_protocol_versions(&versions)?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(SingleCertAndKey::from(certificate.key.clone())));
+    let builder = ServerConfig::builder_with_provider(Arc::new(host_provider(config, tls12)))
+        .with_protocol_versions(&versions)?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => builder.with_client_cert_verifier(Arc::new(RequestClientCert(ca.clone()))),
+    };
+    let mut server =
+        builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(certificate.key.clone())));
     server.alpn_protocols = ALPN_PROTOCOLS.iter().map(|p| p.to_vec()).collect();
     Ok(server)
 }
@@ -190,12 +257,19 @@ struct Cache {
     config: Option<Arc<DataplaneConfig>>,
     /// The snapshot generation last pruned for.
     generation: Option<u64>,
-    /// Keyed by the certificate's address and the host's `ssl-ciphers`; the entry holds the
-    /// certificate, so the address cannot be reused by another one while the entry exists.
-    configs: HashMap<CacheKey, (Arc<Certificate>, Arc<ServerConfig>)>,
+    /// Keyed by the certificate's address, the host's `ssl-ciphers` and its client CA's
+    /// address; the entry holds the certificate and the CA, so an address cannot be reused by
+    /// another one while the entry exists.
+    configs: HashMap<CacheKey, CacheEntry>,
 }
 
-type CacheKey = (usize, Option<Tls12Ciphers>);
+type CacheKey = (usize, Option<Tls12Ciphers>, Option<usize>);
+
+struct CacheEntry {
+    certificate: Arc<Certificate>,
+    client_ca: Option<Arc<ClientCa>>,
+    server: Arc<ServerConfig>,
+}
 
 /// The `ssl-ciphers` of the host a connection for `server_name` is terminated as (`None`: the
 /// set's suites). Same lookup as the certificate's ([`Snapshot::tls_policy`]).
@@ -246,21 +320,24 @@ impl Tls {
             .unwrap_or(&self.generated)
     }
 
-    /// The server config for `certificate` and a host's `tls12` ciphers (`None`: the set's)
-    /// under `config`, from the cache when possible.
+    /// The server config for `certificate`, a host's `tls12` ciphers (`None`: the set's) and
+    /// the CA it requests client certificates for (`None`: none, see
+    /// [`Snapshot::client_handshake`]) under `config`, from the cache when possible.
     ///
     /// If the host's ciphers cannot make a config with the set's versions (TLS 1.2 off for the
     /// host, only TLS 1.2 enabled set-wide), the set's suites are used for it. If the
     /// configured versions and suites cannot make a config (say, only TLS 1.2 enabled but only
     /// TLS 1.3 suites named), ingress-nginx's defaults are used instead, so the listener keeps
     /// serving; the operator validates the settings, this is the last guard. Fallbacks are
-    /// cached like the rest, so each is logged once per certificate and settings.
+    /// cached like the rest, so each is logged once per certificate and settings. No fallback
+    /// drops the client-certificate request.
     pub fn server_config(
         &self,
         snapshot: &Snapshot,
         config: &Arc<DataplaneConfig>,
         certificate: &Arc<Certificate>,
         tls12: Option<&Tls12Ciphers>,
+        client_ca: Option<&Arc<ClientCa>>,
     ) -> Result<Arc<ServerConfig>, TlsSetupError> {
         // A panic while holding the lock leaves only a cache behind: keep using it.
         let mut cache = self
@@ -276,9 +353,10 @@ impl Tls {
             cache.config = Some(config.clone());
         }
         if cache.generation != Some(snapshot.generation) {
-            // Drop configs of certificates and cipher selections the snapshot no longer uses
-            // (deleted or rotated Secrets, changed ssl-ciphers), once per snapshot.
+            // Drop configs of certificates, cipher selections and client CAs the snapshot no
+            // longer uses (deleted or rotated Secrets, changed annotations), once per snapshot.
             let pointer = |c: &Arc<Certificate>| Arc::as_ptr(c) as usize;
+            let ca_pointer = |c: &Arc<ClientCa>| Arc::as_ptr(c) as usize;
             let live: HashSet<CacheKey> = snapshot
                 .tls
                 .exact
@@ -287,36 +365,46 @@ impl Tls {
                 .filter_map(|h| h.terminate.as_ref())
                 .map(|t| {
                     let certificate = self.certificate(snapshot, t.certificate.as_ref());
-                    (pointer(certificate), t.tls12_ciphers.clone())
+                    let ca = t.client_auth.as_ref().and_then(|a| a.handshake());
+                    (
+                        pointer(certificate),
+                        t.tls12_ciphers.clone(),
+                        ca.map(|(ca, _)| ca_pointer(ca)),
+                    )
                 })
                 .chain(
                     snapshot
                         .tls
                         .default_certificate
                         .as_ref()
-                        .map(|c| (pointer(c), None)),
+                        .map(|c| (pointer(c), None, None)),
                 )
-                .chain(Some((pointer(&self.generated), None)))
+                .chain(Some((pointer(&self.generated), None, None)))
                 .collect();
             cache.configs.retain(|key, _| live.contains(key));
             cache.generation = Some(snapshot.generation);
         }
-        let key = (Arc::as_ptr(certificate) as usize, tls12.cloned());
-        if let Some((cached, server)) = cache.configs.get(&key)
-            && Arc::ptr_eq(cached, certificate)
+        let key = (
+            Arc::as_ptr(certificate) as usize,
+            tls12.cloned(),
+            client_ca.map(|ca| Arc::as_ptr(ca) as usize),
+        );
+        if let Some(entry) = cache.configs.get(&key)
+            && Arc::ptr_eq(&entry.certificate, certificate)
+            && entry.client_ca.as_ref().map(Arc::as_ptr) == client_ca.map(Arc::as_ptr)
         {
-            return Ok(server.clone());
+            return Ok(entry.server.clone());
         }
-        let set_wide = || match server_config(config, certificate) {
+        let set_wide = || match host_server_config(config, certificate, None, client_ca) {
             Ok(server) => Ok(server),
             Err(error) => {
                 tracing::warn!(%error, "the TLS settings cannot be used; serving ingress-nginx's defaults");
-                server_config(&DataplaneConfig::default(), certificate)
+                host_server_config(&DataplaneConfig::default(), certificate, None, client_ca)
             }
         };
         let server = match tls12 {
             None => set_wide()?,
-            Some(tls12) => match host_server_config(config, certificate, Some(tls12)) {
+            Some(tls12) => match host_server_config(config, certificate, Some(tls12), client_ca) {
                 Ok(server) => server,
                 Err(error) => {
                     tracing::warn!(
@@ -330,9 +418,14 @@ impl Tls {
             },
         };
         let server = Arc::new(server);
-        cache
-            .configs
-            .insert(key, (certificate.clone(), server.clone()));
+        cache.configs.insert(
+            key,
+            CacheEntry {
+                certificate: certificate.clone(),
+                client_ca: client_ca.cloned(),
+                server: server.clone(),
+            },
+        );
         Ok(server)
     }
 }
@@ -394,23 +487,24 @@ mod tests {
                     certificate: Some(own.clone()),
                     source: crate::model::IngressRef::new("apps", "a"),
                     tls12_ciphers: None,
+                    client_auth: None,
                 }),
                 passthrough: None,
             },
         );
         let config = Arc::new(DataplaneConfig::default());
         let a = tls
-            .server_config(&snapshot, &config, &own, None)
+            .server_config(&snapshot, &config, &own, None, None)
             .expect("config");
         let b = tls
-            .server_config(&snapshot, &config, &own, None)
+            .server_config(&snapshot, &config, &own, None, None)
             .expect("config");
         assert!(Arc::ptr_eq(&a, &b), "cached");
         assert_eq!(a.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
         let fallback = tls.certificate(&snapshot, None).clone();
         assert!(Arc::ptr_eq(&fallback, tls.generated()));
         let c = tls
-            .server_config(&snapshot, &config, &fallback, None)
+            .server_config(&snapshot, &config, &fallback, None, None)
             .expect("config");
         assert!(!Arc::ptr_eq(&a, &c));
 
@@ -420,7 +514,7 @@ mod tests {
             ..DataplaneConfig::default()
         });
         let d = tls
-            .server_config(&snapshot, &config2, &own, None)
+            .server_config(&snapshot, &config2, &own, None, None)
             .expect("config");
         assert!(!Arc::ptr_eq(&a, &d));
 
@@ -430,7 +524,7 @@ mod tests {
             ..Snapshot::default()
         };
         let _ = tls
-            .server_config(&next, &config2, &fallback, None)
+            .server_config(&next, &config2, &fallback, None, None)
             .expect("config");
         assert_eq!(tls.cache.lock().expect("lock").configs.len(), 1);
         next.tls.default_certificate = Some(own.clone());
@@ -443,7 +537,7 @@ mod tests {
             ..DataplaneConfig::default()
         });
         assert!(server_config(&broken, &own).is_err());
-        assert!(tls.server_config(&next, &broken, &own, None).is_ok());
+        assert!(tls.server_config(&next, &broken, &own, None, None).is_ok());
     }
 
     #[test]
@@ -458,6 +552,7 @@ mod tests {
                 certificate: Some(own.clone()),
                 source: crate::model::IngressRef::new("apps", "a"),
                 tls12_ciphers,
+                client_auth: None,
             }),
             passthrough: None,
         };
@@ -472,7 +567,7 @@ mod tests {
             .insert("b.example".into(), host("b.example", None));
         let config = Arc::new(DataplaneConfig::default());
         let get = |snapshot: &Snapshot, config: &Arc<DataplaneConfig>, c: Option<&Tls12Ciphers>| {
-            tls.server_config(snapshot, config, &own, c)
+            tls.server_config(snapshot, config, &own, c, None)
                 .expect("config")
         };
         let plain = get(&snapshot, &config, None);
@@ -521,7 +616,7 @@ mod tests {
             ssl_protocols: vec![TlsProtocol::Tls12],
             ..DataplaneConfig::default()
         });
-        assert!(host_server_config(&only12, &own, Some(&none)).is_err());
+        assert!(host_server_config(&only12, &own, Some(&none), None).is_err());
         let mut strict = next.clone();
         strict.generation = 2;
         strict

@@ -257,6 +257,7 @@ fn terminate(host: &str, certificate: Option<Arc<Certificate>>) -> TlsHost {
             certificate,
             source: IngressRef::new("team", "web"),
             tls12_ciphers: None,
+            client_auth: None,
         }),
         passthrough: None,
     }
@@ -760,5 +761,372 @@ async fn ssl_ciphers_restrict_tls12_per_host() {
         handshake(https, "a.test", &[&TLS12], Some(&[aes128]))
             .await
             .is_err()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client certificates (auth-tls-*)
+
+use crate::model::{ClientAuth, ClientCa};
+use crate::proxy::client_cert::test_pki::{self, Pki};
+use sluice_crds::annotations::VerifyClient;
+
+/// A client certificate source that records whether (and with which CA names) the server
+/// asked for a certificate.
+#[derive(Debug, Default)]
+struct RecordingClientCert {
+    key: Option<Arc<rustls::sign::CertifiedKey>>,
+    asked: std::sync::Mutex<Option<Vec<Vec<u8>>>>,
+}
+
+impl rustls::client::ResolvesClientCert for RecordingClientCert {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        _schemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        *self.asked.lock().expect("lock") =
+            Some(root_hint_subjects.iter().map(|s| s.to_vec()).collect());
+        self.key.clone()
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+fn certified(client: &test_pki::Client) -> Arc<rustls::sign::CertifiedKey> {
+    let signing =
+        rustls::crypto::aws_lc_rs::sign::any_supported_type(&client.key).expect("signing key");
+    Arc::new(rustls::sign::CertifiedKey::new(
+        client.chain.clone(),
+        signing,
+    ))
+}
+
+/// A TLS connection for `sni` presenting `client` (or nothing when asked). Returns the
+/// stream (or the handshake error) and whether the server requested a certificate, with the
+/// number of CA names it sent.
+async fn connect_mtls(
+    addr: SocketAddr,
+    sni: &str,
+    alpn: &[&[u8]],
+    client: Option<&test_pki::Client>,
+) -> (Result<TlsStream<TcpStream>, String>, Option<usize>) {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let recorder = Arc::new(RecordingClientCert {
+        key: client.map(certified),
+        ..RecordingClientCert::default()
+    });
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_client_cert_resolver(recorder.clone());
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let name = ServerName::try_from(sni.to_owned()).expect("server name");
+    let result = TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string());
+    let asked = recorder.asked.lock().expect("lock").as_ref().map(Vec::len);
+    (result, asked)
+}
+
+/// One HTTP/1.1 GET on an established connection.
+async fn get_on(tls: TlsStream<TcpStream>, host: &str) -> StatusCode {
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let req = Request::get("/")
+        .header(header::HOST, host)
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    read(sender.send_request(req).await.expect("response"))
+        .await
+        .0
+}
+
+fn with_client_auth(
+    mut host: TlsHost,
+    mode: VerifyClient,
+    ca: Result<Arc<ClientCa>, String>,
+) -> TlsHost {
+    if let Some(t) = host.terminate.as_mut() {
+        t.client_auth = Some(Arc::new(ClientAuth {
+            mode,
+            depth: 1,
+            pass_to_upstream: false,
+            error_page: None,
+            ca,
+        }));
+    }
+    host
+}
+
+#[tokio::test]
+async fn client_certificates_are_requested_per_host() {
+    let w = world(ProxyOptions::default()).await;
+    let pki = Pki::new("Client CA");
+    let ca = test_pki::client_ca("team/client-ca", &pki);
+    let good = pki.client("alice");
+    let foreign = Pki::new("Other CA").client("mallory");
+    for name in ["on", "optional", "noca", "off", "broken"] {
+        let host = format!("{name}.test");
+        w.proxy.edit_snapshot(|s| {
+            let mode = match name {
+                "on" | "broken" => VerifyClient::On,
+                "optional" => VerifyClient::Optional,
+                "noca" => VerifyClient::OptionalNoCa,
+                _ => VerifyClient::Off,
+            };
+            let ca = if name == "broken" {
+                Err("Secret team/missing not found".to_owned())
+            } else {
+                Ok(ca.clone())
+            };
+            s.tls.exact.insert(
+                host.clone(),
+                with_client_auth(terminate(&host, Some(w.a.clone())), mode, ca),
+            );
+        });
+    }
+    let https = w.proxy.https;
+    // (SNI, client certificate, certificate requested?)
+    let cases: [(&str, Option<&test_pki::Client>, bool); 12] = [
+        ("on.test", Some(&good), true),
+        // No certificate, or one from another CA: the handshake still completes; the request
+        // is refused at HTTP level (400, as nginx), see client_cert::check.
+        ("on.test", None, true),
+        ("on.test", Some(&foreign), true),
+        ("optional.test", Some(&good), true),
+        ("optional.test", None, true),
+        ("noca.test", Some(&foreign), true),
+        ("noca.test", None, true),
+        // Not requested.
+        ("off.test", Some(&good), false),
+        ("a.test", Some(&good), false),
+        ("b.test", None, false),
+        // An unusable CA requests nothing (every request is refused with 503).
+        ("broken.test", Some(&good), false),
+        ("unknown.test", Some(&good), false),
+    ];
+    for (sni, client, requested) in cases {
+        let (result, asked) = connect_mtls(https, sni, &[b"http/1.1"], client).await;
+        let tls = result.unwrap_or_else(|e| panic!("{sni}: {e}"));
+        assert_eq!(asked.is_some(), requested, "{sni}");
+        if requested {
+            // The CA's subject is named, so clients can pick a matching certificate.
+            assert_eq!(asked, Some(1), "{sni}");
+        }
+        // The connection serves requests (the handler does not check certificates yet; the
+        // hosts have no routes, so the default backend answers).
+        let status = get_on(tls, sni).await;
+        let want = if matches!(sni, "a.test" | "b.test") {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(status, want, "{sni}");
+    }
+    assert_eq!(w.proxy.metrics.tls_connections_total("terminated"), 12);
+    // Handshakes that requested a certificate share the CA's config; hosts without one keep
+    // theirs.
+    let configs = |ca: Option<&Arc<ClientCa>>| {
+        let snapshot = w.proxy.shared.snapshot.load_full();
+        let config = w.proxy.shared.config.load_full();
+        w.proxy
+            .tls
+            .server_config(&snapshot, &config, &w.a, None, ca)
+            .expect("config")
+    };
+    let (with_ca, without) = (configs(Some(&ca)), configs(None));
+    assert!(!Arc::ptr_eq(&with_ca, &without));
+    assert!(Arc::ptr_eq(&with_ca, &configs(Some(&ca))), "cached");
+    // The same CA parsed again (a new Secret version) gets its own config.
+    let reparsed = test_pki::client_ca("team/client-ca", &pki);
+    assert!(!Arc::ptr_eq(&with_ca, &configs(Some(&reparsed))));
+}
+
+#[tokio::test]
+async fn a_client_certificate_must_hold_its_key_and_is_verified_after_the_handshake() {
+    // The listener's steps for a host with client auth: the cached config, the handshake,
+    // ClientCert::verify on what the client sent, then the request check.
+    let tls = Tls::new().expect("tls");
+    let own = Arc::new(generate_certificate().expect("cert"));
+    let pki = Pki::new("Client CA");
+    let ca = test_pki::client_ca("team/client-ca", &pki);
+    let snapshot = Snapshot::default();
+    let config = Arc::new(DataplaneConfig::default());
+    let server = tls
+        .server_config(&snapshot, &config, &own, None, Some(&ca))
+        .expect("config");
+    let listener = TcpListener::bind(LOOPBACK).await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let acceptor = tokio_rustls::TlsAcceptor::from(server);
+        while let Ok((stream, _)) = listener.accept().await {
+            let verdict = match acceptor.accept(stream).await {
+                Ok(tls) => {
+                    let chain = tls.get_ref().1.peer_certificates().unwrap_or_default();
+                    let cert = crate::proxy::ClientCert::verify(
+                        &ca,
+                        1,
+                        chain,
+                        rustls::pki_types::UnixTime::now(),
+                    );
+                    Ok(cert.verification)
+                }
+                Err(error) => Err(error.to_string()),
+            };
+            let _ = tx.send(verdict);
+        }
+    });
+    use crate::proxy::Verification;
+    let good = pki.client("alice");
+    let foreign = Pki::new("Other CA").client("mallory");
+    let cases = [
+        (Some(&good), Ok(Verification::Success)),
+        (None, Ok(Verification::None)),
+        (
+            Some(&foreign),
+            Ok(Verification::Failed(
+                "unable to get local issuer certificate".into(),
+            )),
+        ),
+    ];
+    for (client, want) in cases {
+        let (result, asked) = connect_mtls(addr, "a.test", &[b"http/1.1"], client).await;
+        assert!(result.is_ok(), "{result:?}");
+        assert!(asked.is_some());
+        // TLS 1.3: the server reads the client's Finished after the client is done; wait.
+        let mut tls = result.expect("tls");
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut tls).await;
+        assert_eq!(rx.recv().await.expect("verdict"), want);
+    }
+
+    // A client presenting the right certificate without its private key fails the handshake:
+    // the signature over the handshake is checked.
+    let thief = test_pki::Client {
+        chain: good.chain.clone(),
+        key: foreign.key.clone_key(),
+    };
+    let (result, _) = connect_mtls(addr, "a.test", &[b"http/1.1"], Some(&thief)).await;
+    let server_side = rx.recv().await.expect("verdict");
+    let refused = match result {
+        Err(_) => true,
+        Ok(mut tls) => {
+            // TLS 1.3 reports the server's refusal on the first read.
+            let mut buf = [0u8; 1];
+            tokio::io::AsyncReadExt::read(&mut tls, &mut buf)
+                .await
+                .map_or(true, |n| n == 0)
+        }
+    };
+    assert!(refused && server_side.is_err(), "{server_side:?}");
+}
+
+#[tokio::test]
+async fn a_connection_for_a_host_without_client_auth_cannot_reach_one_with_it() {
+    let w = world(ProxyOptions::default()).await;
+    let pki = Pki::new("Client CA");
+    let ca = test_pki::client_ca("team/client-ca", &pki);
+    let other_ca = test_pki::client_ca("team/other-ca", &Pki::new("Other CA"));
+    // Same certificate and ciphers as a.test; only the client-certificate policy differs.
+    w.proxy.edit_snapshot(|s| {
+        for (host, mode, ca) in [
+            ("mtls.test", VerifyClient::On, &ca),
+            ("also.test", VerifyClient::Optional, &ca),
+            ("other.test", VerifyClient::On, &other_ca),
+            ("off.test", VerifyClient::Off, &ca),
+        ] {
+            s.tls.exact.insert(
+                host.into(),
+                with_client_auth(terminate(host, Some(w.a.clone())), mode, Ok(ca.clone())),
+            );
+        }
+        for host in ["mtls.test", "also.test", "other.test", "off.test"] {
+            let svc = s.exact_hosts["a.test"].clone();
+            s.exact_hosts.insert(
+                host.into(),
+                crate::model::HostRoutes {
+                    host: host.into(),
+                    ..svc
+                },
+            );
+        }
+    });
+    let good = pki.client("alice");
+
+    // HTTP/2 opened for a.test (no client auth): same certificate, but the client-auth host
+    // is another TLS policy.
+    let (sender, _) = h2(w.proxy.https, "a.test").await;
+    let (mtls, asked) = {
+        let (tls, asked) = connect_mtls(w.proxy.https, "mtls.test", &[b"h2"], Some(&good)).await;
+        let tls = tls.expect("handshake");
+        let (sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                .await
+                .expect("h2 handshake");
+        tokio::spawn(conn);
+        (sender, asked)
+    };
+    assert!(asked.is_some());
+    for (mut sender, sni, host, want) in [
+        (
+            sender.clone(),
+            "a.test",
+            "mtls.test",
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+        (
+            sender.clone(),
+            "a.test",
+            "other.test",
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+        // `off` requests nothing, like a.test.
+        (sender.clone(), "a.test", "off.test", StatusCode::OK),
+        (sender.clone(), "a.test", "a.test", StatusCode::OK),
+        // The other way round: a connection that requested a certificate is another policy
+        // for hosts that request none, or under another CA.
+        (
+            mtls.clone(),
+            "mtls.test",
+            "a.test",
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+        (
+            mtls.clone(),
+            "mtls.test",
+            "other.test",
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+        (
+            mtls.clone(),
+            "mtls.test",
+            "off.test",
+            StatusCode::MISDIRECTED_REQUEST,
+        ),
+        // Same CA and depth, another verify mode: one handshake serves both; the request
+        // check applies each host's mode.
+        (mtls.clone(), "mtls.test", "also.test", StatusCode::OK),
+        (mtls.clone(), "mtls.test", "mtls.test", StatusCode::OK),
+    ] {
+        let req = Request::get(format!("https://{host}/"))
+            .body(Empty::<Bytes>::new())
+            .expect("request");
+        let (status, _, body) = read(sender.send_request(req).await.expect("response")).await;
+        assert_eq!(status, want, "{sni} -> {host}: {body}");
+    }
+    // HTTP/1.1 with a forged Host: the same.
+    let (tls, _) = connect_mtls(w.proxy.https, "a.test", &[b"http/1.1"], Some(&good)).await;
+    assert_eq!(
+        get_on(tls.expect("tls"), "mtls.test").await,
+        StatusCode::MISDIRECTED_REQUEST
     );
 }

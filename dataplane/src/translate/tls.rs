@@ -35,16 +35,21 @@ use rustls::sign::CertifiedKey;
 
 use super::validate::{AnnotationKey, RuleHost, annotation_field, rule_host};
 use super::{Builder, ObjectKey, Problem, ProblemObject, describe_host};
-use sluice_crds::annotations::Policies;
+use sluice_crds::annotations::{Policies, VerifyClient};
+
+use crate::tls::{ClientCaError, parse_client_ca};
 
 use crate::model::{
-    Certificate, IngressRef, Passthrough, RedirectFlags, Termination, Tls12Ciphers, TlsHost,
-    TlsTable,
+    Certificate, ClientAuth, ClientCa, IngressRef, Passthrough, RedirectFlags, Termination,
+    Tls12Ciphers, TlsHost, TlsTable,
 };
 
 /// The Secret keys of a TLS Secret (`kubernetes.io/tls`).
 pub const TLS_CERT_KEY: &str = "tls.crt";
 pub const TLS_PRIVATE_KEY_KEY: &str = "tls.key";
+/// The Secret keys of an `auth-tls-secret`: the CA bundle and, optionally, its CRLs.
+pub const CA_CERT_KEY: &str = "ca.crt";
+pub const CA_CRL_KEY: &str = "ca.crl";
 
 pub(crate) const SSL_PASSTHROUGH: AnnotationKey = AnnotationKey {
     sluice: "sluice.dev/ssl-passthrough",
@@ -164,12 +169,20 @@ struct CacheEntry {
     parsed: Result<Arc<Certificate>, CertificateError>,
 }
 
+struct CaCacheEntry {
+    crt: Vec<u8>,
+    crl: Option<Vec<u8>>,
+    parsed: Result<Arc<ClientCa>, ClientCaError>,
+}
+
 /// Parsed certificates kept between translations (see the module documentation). Cloning
 /// shares the cache. Translation stays a function of its input: an entry is reused only when
 /// the Secret's bytes are exactly those it was parsed from.
 #[derive(Clone, Default)]
 pub struct CertificateCache {
     entries: Arc<Mutex<HashMap<ObjectKey, CacheEntry>>>,
+    /// `auth-tls-secret` CA bundles, the same way.
+    cas: Arc<Mutex<HashMap<ObjectKey, CaCacheEntry>>>,
 }
 
 impl fmt::Debug for CertificateCache {
@@ -214,10 +227,44 @@ impl CertificateCache {
         parsed
     }
 
+    /// The CA bundle of `secret`, known as `key` (its origin), parsed unless cached.
+    fn client_ca(&self, key: &ObjectKey, secret: &Secret) -> Result<Arc<ClientCa>, ClientCaError> {
+        let data = secret.data.as_ref();
+        let crt = data
+            .and_then(|d| d.get(CA_CERT_KEY))
+            .map(|v| v.0.as_slice())
+            .ok_or(ClientCaError::MissingKey)?;
+        let crl = data.and_then(|d| d.get(CA_CRL_KEY)).map(|v| v.0.as_slice());
+        let parse = || parse_client_ca(&key.to_string(), crt, crl).map(Arc::new);
+        // A poisoned lock only means a panic elsewhere; parsing without the cache is correct.
+        let Ok(mut cas) = self.cas.lock() else {
+            return parse();
+        };
+        if let Some(entry) = cas.get(key)
+            && entry.crt == crt
+            && entry.crl.as_deref() == crl
+        {
+            return entry.parsed.clone();
+        }
+        let parsed = parse();
+        cas.insert(
+            key.clone(),
+            CaCacheEntry {
+                crt: crt.to_vec(),
+                crl: crl.map(<[u8]>::to_vec),
+                parsed: parsed.clone(),
+            },
+        );
+        parsed
+    }
+
     /// Forgets every Secret not in `used` (deleted, or no longer referenced).
     fn retain(&self, used: &HashSet<ObjectKey>) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.retain(|key, _| used.contains(key));
+        }
+        if let Ok(mut cas) = self.cas.lock() {
+            cas.retain(|key, _| used.contains(key));
         }
     }
 
@@ -238,6 +285,46 @@ struct Claim<'a> {
     ciphers: Option<Tls12Ciphers>,
     /// Where a conflict over the ciphers is reported.
     ciphers_field: String,
+    /// Its `auth-tls-*`, with the CA read.
+    client_auth: Option<Arc<ClientAuth>>,
+    /// Where a conflict over client auth is reported.
+    client_auth_field: String,
+}
+
+/// A host's client auth for a conflict message.
+fn describe_client_auth(auth: Option<&ClientAuth>) -> String {
+    match auth {
+        None => "no client certificates".to_owned(),
+        Some(auth) => {
+            let ca = match &auth.ca {
+                Ok(ca) => format!("the CA of Secret {}", ca.source),
+                Err(_) => "an unusable CA".to_owned(),
+            };
+            let mode = match auth.mode {
+                VerifyClient::On => "on",
+                VerifyClient::Off => "off",
+                VerifyClient::Optional => "optional",
+                VerifyClient::OptionalNoCa => "optional_no_ca",
+            };
+            format!(
+                "client certificates from {ca} (verify {mode}, depth {})",
+                auth.depth
+            )
+        }
+    }
+}
+
+/// The annotation field `key` was written under (sluice.dev or nginx prefix).
+fn effective_field(ingress: &Ingress, key: &str) -> String {
+    ingress
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| sluice_crds::annotations::effective(a, key))
+        .map_or_else(
+            || annotation_field(&format!("sluice.dev/{key}")),
+            |(key, _)| annotation_field(&key),
+        )
 }
 
 /// A host's TLS 1.2 suites for a conflict message.
@@ -333,18 +420,13 @@ impl Builder<'_> {
             .ciphers
             .as_ref()
             .map(|selection| Tls12Ciphers::new(&selection.tls12));
+        let client_auth = self.client_auth(source, ingress, spec, policies);
         let claim = Claim {
             source,
-            ciphers_field: ingress
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| sluice_crds::annotations::effective(a, "ssl-ciphers"))
-                .map_or_else(
-                    || annotation_field("sluice.dev/ssl-ciphers"),
-                    |(key, _)| annotation_field(&key),
-                ),
+            ciphers_field: effective_field(ingress, "ssl-ciphers"),
             ciphers,
+            client_auth,
+            client_auth_field: effective_field(ingress, "auth-tls-secret"),
         };
 
         let mut listed: HashSet<RuleHost> = HashSet::new();
@@ -426,6 +508,72 @@ impl Builder<'_> {
         }
     }
 
+    /// The Ingress's `auth-tls-*` with its CA read. A CA that cannot be read is reported on
+    /// `auth-tls-secret` and kept as unusable, so its hosts refuse every request (fail closed).
+    fn client_auth(
+        &mut self,
+        source: &IngressRef,
+        ingress: &Ingress,
+        spec: &IngressSpec,
+        policies: &Policies,
+    ) -> Option<Arc<ClientAuth>> {
+        let wanted = policies.client_certificates.as_ref()?;
+        let field = effective_field(ingress, "auth-tls-secret");
+        let has_tls_hosts = spec.tls.iter().flatten().any(|tls| {
+            tls.hosts.as_ref().is_some_and(|h| !h.is_empty()) || tls.secret_name.is_some()
+        });
+        if !has_tls_hosts {
+            self.problem(
+                source,
+                field,
+                "ignored: client certificates apply to the Ingress's TLS hosts (spec.tls), and it \
+                 has none",
+            );
+            return None;
+        }
+        let ca = match wanted.secret.name_in(&source.namespace) {
+            None => Err(format!(
+                "Secret {}/{} is in another namespace: an Ingress may only use its own \
+                 namespace's Secrets",
+                wanted.secret.namespace.as_deref().unwrap_or_default(),
+                wanted.secret.name
+            )),
+            Some(name) => {
+                let key = ObjectKey::new(&source.namespace, name);
+                self.tls.used.insert(key.clone());
+                match self.state.secrets.get(&key) {
+                    None => Err(SecretError::NotFound {
+                        secret: key,
+                        mirrored: true,
+                    }
+                    .to_string()),
+                    Some(secret) => self
+                        .state
+                        .certificates
+                        .client_ca(&key, secret)
+                        .map_err(|error| format!("Secret {key}: {error}")),
+                }
+            }
+        };
+        if let Err(reason) = &ca {
+            self.problem(
+                source,
+                field,
+                format!(
+                    "{reason}; the Ingress's TLS hosts refuse every request (503) until the CA \
+                     can be read"
+                ),
+            );
+        }
+        Some(Arc::new(ClientAuth {
+            mode: wanted.verify,
+            depth: wanted.depth,
+            pass_to_upstream: wanted.pass_to_upstream,
+            error_page: wanted.error_page.clone(),
+            ca: ca.map_err(|reason| reason.to_string()),
+        }))
+    }
+
     /// Records `host`'s termination unless an older Ingress (or an earlier entry) decided it.
     /// `field` is `None` for the SAN fallback, which yields silently.
     fn claim_termination(
@@ -442,30 +590,47 @@ impl Builder<'_> {
         let ciphers_ignored = |winner: &TerminationDraft| {
             claim.ciphers.is_some() && winner.termination.tls12_ciphers != claim.ciphers
         };
-        let (field, reason) = match &draft.terminate {
+        let client_auth_ignored = |winner: &TerminationDraft| {
+            claim.client_auth.is_some() && winner.termination.client_auth != claim.client_auth
+        };
+        let problems: Vec<(String, String)> = match &draft.terminate {
             None => {
                 draft.terminate = Some(TerminationDraft {
                     termination: Termination {
                         certificate,
                         source: source.clone(),
                         tls12_ciphers: claim.ciphers.clone(),
+                        client_auth: claim.client_auth.clone(),
                     },
                     secret,
                 });
                 return;
             }
+            // The SAN fallback yields silently.
+            Some(_) if field.is_none() => return,
             Some(winner) if winner.secret == secret => {
-                if field.is_none() || !ciphers_ignored(winner) {
-                    return;
+                let mut problems = Vec::new();
+                if ciphers_ignored(winner) {
+                    let reason = format!(
+                        "ssl-ciphers ignored for {}: Ingress {}, which is older, decides its TLS \
+                         termination and serves it with {}",
+                        describe_host(&host),
+                        winner.termination.source,
+                        describe_ciphers(winner.termination.tls12_ciphers.as_ref()),
+                    );
+                    problems.push((claim.ciphers_field.clone(), reason));
                 }
-                let reason = format!(
-                    "ssl-ciphers ignored for {}: Ingress {}, which is older, decides its TLS \
-                     termination and serves it with {}",
-                    describe_host(&host),
-                    winner.termination.source,
-                    describe_ciphers(winner.termination.tls12_ciphers.as_ref()),
-                );
-                (Some(claim.ciphers_field.as_str()), reason)
+                if client_auth_ignored(winner) {
+                    let reason = format!(
+                        "client certificates ignored for {}: Ingress {}, which is older, \
+                         decides its TLS termination and serves it with {}",
+                        describe_host(&host),
+                        winner.termination.source,
+                        describe_client_auth(winner.termination.client_auth.as_deref()),
+                    );
+                    problems.push((claim.client_auth_field.clone(), reason));
+                }
+                problems
             }
             Some(winner) => {
                 let what = match &winner.secret {
@@ -477,19 +642,20 @@ impl Builder<'_> {
                 } else {
                     format!("Ingress {}, which is older", winner.termination.source)
                 };
-                let also = if ciphers_ignored(winner) {
-                    " (its ssl-ciphers are ignored too)"
-                } else {
-                    ""
+                let also = match (ciphers_ignored(winner), client_auth_ignored(winner)) {
+                    (true, true) => " (its ssl-ciphers and client certificates are ignored too)",
+                    (true, false) => " (its ssl-ciphers are ignored too)",
+                    (false, true) => " (its client certificates are ignored too)",
+                    (false, false) => "",
                 };
                 let reason = format!(
                     "ignored: {} already uses {what} from {by}{also}",
                     describe_host(&host)
                 );
-                (field, reason)
+                field.map(|f| (f.to_owned(), reason)).into_iter().collect()
             }
         };
-        if let Some(field) = field {
+        for (field, reason) in problems {
             self.problem(source, field, reason);
         }
     }

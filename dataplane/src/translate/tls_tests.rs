@@ -778,3 +778,226 @@ fn the_oldest_ingress_decides_a_hosts_ssl_ciphers() {
     );
     assert_eq!(ciphers_for(&snapshot, "shop.example"), None);
 }
+
+/// A Secret with a CA bundle (`ca.crt`), and the PEM of that CA.
+fn ca_mirror(origin: &str) -> Secret {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).expect("ca");
+    mirror(origin, &[("ca.crt", cert.pem().as_bytes())])
+}
+
+/// The client auth of the host a server name is terminated as, in short: `mode depth CA`.
+fn client_auth_for(snapshot: &Snapshot, sni: &str) -> Option<String> {
+    let auth = snapshot.client_auth(sni)?;
+    let ca = match &auth.ca {
+        Ok(ca) => ca.source.clone(),
+        Err(_) => "broken".to_owned(),
+    };
+    Some(format!("{:?} {} {ca}", auth.mode, auth.depth))
+}
+
+#[test]
+fn client_certificates_land_on_the_hosts_the_ingress_terminates() {
+    let auth = |secret: &str, extra: &[(&str, &str)]| {
+        let mut a = json!({"nginx.ingress.kubernetes.io/auth-tls-secret": secret});
+        for (k, v) in extra {
+            a[format!("nginx.ingress.kubernetes.io/{k}")] = json!(v);
+        }
+        a
+    };
+    let world = World::new()
+        .with_mirror(tls_mirror("shop-tls", &["shop.example", "*.shop.example"]))
+        .with_mirror(ca_mirror("client-ca"))
+        .with_mirror(mirror("not-a-ca", &[("ca.crt", b"garbage")]))
+        .with_mirror(mirror("no-ca-key", &[("tls.crt", b"x")]))
+        .with(ingress(
+            "shop",
+            0,
+            auth(
+                "apps/client-ca",
+                &[
+                    ("auth-tls-verify-client", "optional"),
+                    ("auth-tls-verify-depth", "2"),
+                ],
+            ),
+            json!({
+                "tls": [tls(&["shop.example", "*.shop.example"], Some("shop-tls"))],
+                "rules": [root("shop.example", "svc-a")],
+            }),
+        ))
+        .with(ingress(
+            "missing",
+            1,
+            auth("nope", &[]),
+            json!({"tls": [tls(&["missing.example"], None)]}),
+        ))
+        .with(ingress(
+            "garbage",
+            2,
+            auth("not-a-ca", &[]),
+            json!({"tls": [tls(&["garbage.example"], None)]}),
+        ))
+        .with(ingress(
+            "nokey",
+            3,
+            auth("no-ca-key", &[]),
+            json!({"tls": [tls(&["nokey.example"], None)]}),
+        ))
+        .with(ingress(
+            "elsewhere",
+            4,
+            auth("other-ns/client-ca", &[]),
+            json!({"tls": [tls(&["elsewhere.example"], None)]}),
+        ))
+        .with(ingress(
+            "notls",
+            5,
+            auth("client-ca", &[]),
+            json!({"rules": [root("notls.example", "svc-a")]}),
+        ))
+        .with(ingress(
+            "plain",
+            6,
+            json!({}),
+            json!({"tls": [tls(&["plain.example"], None)]}),
+        ));
+    let (snapshot, problems) = world.run();
+    let field = "metadata.annotations['nginx.ingress.kubernetes.io/auth-tls-secret']";
+    let broken = "the Ingress's TLS hosts refuse every request (503)";
+    let ours: Vec<_> = problems
+        .iter()
+        .filter(|p| {
+            p.field == field && (p.reason.contains(broken) || p.reason.contains("spec.tls"))
+        })
+        .cloned()
+        .collect();
+    assert_problems(
+        &ours,
+        &[
+            problem("elsewhere", field, "is in another namespace"),
+            problem("garbage", field, "ca.crt holds no CERTIFICATE block"),
+            problem("missing", field, "Secret apps/nope not found"),
+            problem("nokey", field, "the Secret has no ca.crt key"),
+            problem(
+                "notls",
+                field,
+                "ignored: client certificates apply to the Ingress's TLS hosts",
+            ),
+        ],
+    );
+    let cases = [
+        ("shop.example", Some("Optional 2 apps/client-ca")),
+        ("a.shop.example", Some("Optional 2 apps/client-ca")),
+        ("missing.example", Some("On 1 broken")),
+        ("garbage.example", Some("On 1 broken")),
+        ("nokey.example", Some("On 1 broken")),
+        ("elsewhere.example", Some("On 1 broken")),
+        ("notls.example", None),
+        ("plain.example", None),
+        ("unknown.example", None),
+    ];
+    for (host, want) in cases {
+        assert_eq!(client_auth_for(&snapshot, host).as_deref(), want, "{host}");
+    }
+    // A broken CA requests no certificate at the handshake (requests are refused instead).
+    assert!(snapshot.client_handshake(Some("missing.example")).is_none());
+    assert!(snapshot.client_handshake(Some("shop.example")).is_some());
+    let dump = serde_json::to_string(&snapshot.tls.exact["shop.example"]).expect("json");
+    assert!(
+        dump.contains(r#""client_auth":{"verify":"optional","depth":2"#),
+        "{dump}"
+    );
+    let dump = serde_json::to_string(&snapshot.tls.exact["missing.example"]).expect("json");
+    assert!(
+        dump.contains(r#""broken":"Secret apps/nope not found"#),
+        "{dump}"
+    );
+}
+
+#[test]
+fn the_oldest_ingress_decides_a_hosts_client_certificates() {
+    let auth = |secret: &str| json!({"nginx.ingress.kubernetes.io/auth-tls-secret": secret});
+    let world = World::new()
+        .with_mirror(tls_mirror("shop-tls", &["shop.example"]))
+        .with_mirror(tls_mirror("other-tls", &["shop.example"]))
+        .with_mirror(ca_mirror("ca-1"))
+        .with_mirror(ca_mirror("ca-2"))
+        .with(ingress(
+            "old",
+            0,
+            auth("ca-1"),
+            json!({"tls": [tls(&["shop.example"], Some("shop-tls"))]}),
+        ))
+        // Same certificate, another CA: only the client auth is ignored.
+        .with(ingress(
+            "new",
+            10,
+            auth("ca-2"),
+            json!({"tls": [tls(&["shop.example"], Some("shop-tls"))]}),
+        ))
+        // Same CA, or none asked: nothing to report.
+        .with(ingress(
+            "same",
+            20,
+            auth("ca-1"),
+            json!({"tls": [tls(&["shop.example"], Some("shop-tls"))]}),
+        ))
+        .with(ingress(
+            "silent",
+            30,
+            json!({}),
+            json!({"tls": [tls(&["shop.example"], Some("shop-tls"))]}),
+        ))
+        // Other certificate and CA: one problem saying both are ignored.
+        .with(ingress(
+            "other",
+            40,
+            auth("ca-2"),
+            json!({"tls": [tls(&["shop.example"], Some("other-tls"))]}),
+        ));
+    let (snapshot, problems) = world.run();
+    assert_problems(
+        &problems,
+        &[
+            problem(
+                "new",
+                "metadata.annotations['nginx.ingress.kubernetes.io/auth-tls-secret']",
+                "client certificates ignored for host \"shop.example\": Ingress apps/old, which \
+                 is older, decides its TLS termination and serves it with client certificates \
+                 from the CA of Secret apps/ca-1 (verify on, depth 1)",
+            ),
+            problem(
+                "other",
+                "spec.tls[0].hosts[0]",
+                "from Ingress apps/old, which is older (its client certificates are ignored too)",
+            ),
+        ],
+    );
+    assert_eq!(
+        client_auth_for(&snapshot, "shop.example").as_deref(),
+        Some("On 1 apps/ca-1")
+    );
+
+    // CA bundles are parsed once per Secret version, like certificates.
+    let world = World::new()
+        .with_mirror(tls_mirror("shop-tls", &["shop.example"]))
+        .with_mirror(ca_mirror("ca-1"))
+        .with(ingress(
+            "old",
+            0,
+            auth("ca-1"),
+            json!({"tls": [tls(&["shop.example"], Some("shop-tls"))]}),
+        ));
+    let first = world.clean();
+    let second = world.clean();
+    let ca = |s: &Snapshot| {
+        s.client_handshake(Some("shop.example"))
+            .map(|(ca, _)| ca.clone())
+    };
+    assert!(Arc::ptr_eq(
+        &ca(&first).expect("ca"),
+        &ca(&second).expect("ca")
+    ));
+}
