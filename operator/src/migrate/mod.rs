@@ -11,7 +11,10 @@
 //! fleet does with the same Ingress; snippets are translated or refused by its snippet reader
 //! ([`sluice_crds::annotations::snippet`]). On top of it the report adds what the parser leaves
 //! to people: what a snippet it translates or ignores held, what the controller ConfigMap meant
-//! set-wide ([`nginx_config`]), and regex paths the data plane cannot compile.
+//! set-wide ([`nginx_config`]), regex paths the data plane cannot compile, and what depends on
+//! other Ingresses as the data plane settles it: the main Ingress a canary joins (same host, path
+//! and path type; the oldest canary of a route wins) and the Ingress whose client certificates
+//! decide a TLS host (the oldest that terminates it).
 //!
 //! The report is conservative: when it cannot vouch that an Ingress keeps its access rules, the
 //! verdict is [`Verdict::NotServed`] with the reason, never a quieter one.
@@ -63,13 +66,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::Serialize;
 use sluice_crds::ProxySettings;
 use sluice_crds::annotations::grammar::BOOL_TRUE;
 use sluice_crds::annotations::table::{Drops, SNIPPETS};
 use sluice_crds::annotations::{
-    AnnotationProblem, NGINX_PREFIX, ParsedAnnotations, SLUICE_PREFIX, Severity, effective,
-    parse_annotations, path_regex, snippet, table,
+    AnnotationProblem, ClientCertificates, LoadBalance, NGINX_PREFIX, ParsedAnnotations,
+    PolicyGroup, SLUICE_PREFIX, SecretRef, Severity, VerifyClient, effective, parse_annotations,
+    path_regex, snippet, table,
 };
 
 pub use nginx_config::{ConfigFinding, ConfigMapReport, Effect, MappedKey, StreamReport};
@@ -265,12 +270,13 @@ pub fn report_with_streams(
             (ingress, annotations, parsed)
         })
         .collect();
-    let regex_hosts = regex_hosts(&parsed);
+    let estate = Estate::new(&parsed);
 
     let mut reports: Vec<IngressReport> = parsed
         .iter()
-        .map(|(ingress, annotations, parsed)| {
-            ingress_report(ingress, annotations, parsed, rules, &regex_hosts)
+        .enumerate()
+        .map(|(index, (ingress, annotations, parsed))| {
+            ingress_report(index, ingress, annotations, parsed, rules, &estate)
         })
         .collect();
     reports.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
@@ -389,6 +395,218 @@ fn paths(ingress: &Ingress) -> Vec<(String, String)> {
     out
 }
 
+/// A path of an Ingress's rules as the data plane matches a canary to its main Ingress: host,
+/// path (an empty ImplementationSpecific path is `/`) and path type.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct RoutePath {
+    host: String,
+    path: String,
+    kind: String,
+}
+
+impl RoutePath {
+    /// As the data plane's "canary ignored" Event names it.
+    fn describe(&self) -> String {
+        let host = if self.host.is_empty() {
+            "hosts without rules of their own (the catch-all)".to_owned()
+        } else {
+            format!("host {}", self.host)
+        };
+        format!("{host} path {:?} ({})", self.path, self.kind)
+    }
+}
+
+fn route_paths(ingress: &Ingress) -> Vec<RoutePath> {
+    let mut out = Vec::new();
+    for rule in ingress
+        .spec
+        .as_ref()
+        .and_then(|s| s.rules.as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let host = rule.host.clone().unwrap_or_default();
+        for path in rule.http.iter().flat_map(|http| http.paths.iter()) {
+            let raw = path.path.clone().unwrap_or_default();
+            let path_str = if raw.is_empty() && path.path_type == "ImplementationSpecific" {
+                "/".to_owned()
+            } else {
+                raw
+            };
+            out.push(RoutePath {
+                host: host.clone(),
+                path: path_str,
+                kind: path.path_type.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// The hosts an Ingress terminates TLS for (`spec.tls[].hosts`), in order.
+fn tls_hosts(ingress: &Ingress) -> Vec<String> {
+    ingress
+        .spec
+        .as_ref()
+        .and_then(|s| s.tls.as_ref())
+        .into_iter()
+        .flatten()
+        .flat_map(|tls| tls.hosts.iter().flatten())
+        .filter(|host| !host.is_empty())
+        .cloned()
+        .collect()
+}
+
+/// Whether client certificates have any TLS host to apply to, as the data plane decides.
+fn has_tls_hosts(ingress: &Ingress) -> bool {
+    ingress
+        .spec
+        .as_ref()
+        .and_then(|s| s.tls.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|tls| tls.hosts.as_ref().is_some_and(|h| !h.is_empty()) || tls.secret_name.is_some())
+}
+
+/// Two classes one IngressControllerSet may serve together: the same class, or no class on
+/// either side (a set with watchIngressWithoutClass serves those with its own class).
+fn same_set(a: &Option<String>, b: &Option<String>) -> bool {
+    a.is_none() || b.is_none() || a == b
+}
+
+/// Oldest first, as the data plane orders Ingresses to settle conflicts: creation time (none
+/// is newest), then namespace/name.
+type Age = (bool, Option<Time>, String);
+
+/// One Ingress as the others see it.
+struct Member {
+    class: Option<String>,
+    qualified: String,
+    age: Age,
+    /// Not rejected by the parser: its routes and TLS hosts take part.
+    served: bool,
+    /// `canary: "true"` with valid canary keys.
+    canary: bool,
+    routes: Vec<RoutePath>,
+    tls_hosts: Vec<String>,
+    /// Its `auth-tls-*`, the Secret's namespace filled in (what decides a host's termination).
+    client_certificates: Option<ClientCertificates>,
+}
+
+/// What an Ingress's report needs to know about the others.
+struct Estate {
+    /// (class, host) pairs in regex mode.
+    regex_hosts: BTreeSet<(Option<String>, String)>,
+    members: Vec<Member>,
+}
+
+impl Estate {
+    fn new(parsed: &[(&Ingress, BTreeMap<String, String>, ParsedAnnotations)]) -> Self {
+        let members = parsed
+            .iter()
+            .map(|(ingress, _, parsed)| {
+                let namespace = ingress.metadata.namespace.clone().unwrap_or_default();
+                let created = ingress.metadata.creation_timestamp.clone();
+                Member {
+                    class: class_of(ingress),
+                    qualified: qualified(ingress),
+                    age: (created.is_none(), created, qualified(ingress)),
+                    served: !parsed.rejects_ingress(),
+                    canary: parsed.policies.canary.is_some(),
+                    routes: route_paths(ingress),
+                    tls_hosts: tls_hosts(ingress),
+                    client_certificates: parsed.policies.client_certificates.clone().map(
+                        |mut c| {
+                            if c.secret.namespace.is_none() {
+                                c.secret.namespace = Some(namespace.clone());
+                            }
+                            c
+                        },
+                    ),
+                }
+            })
+            .collect();
+        Estate {
+            regex_hosts: regex_hosts(parsed),
+            members,
+        }
+    }
+
+    /// Why the canary `index` takes no requests on each of its paths that it does not serve,
+    /// and how many paths it has.
+    fn canary_losses(&self, index: usize) -> (Vec<String>, usize) {
+        let Some(canary) = self.members.get(index) else {
+            return (Vec::new(), 0);
+        };
+        let mut lost = Vec::new();
+        let mut seen = BTreeSet::new();
+        for route in &canary.routes {
+            if !seen.insert(route) {
+                continue;
+            }
+            let peers = || {
+                self.members.iter().enumerate().filter(|(i, m)| {
+                    *i != index
+                        && m.served
+                        && m.qualified != canary.qualified
+                        && same_set(&m.class, &canary.class)
+                        && m.routes.contains(route)
+                })
+            };
+            if !peers().any(|(_, m)| !m.canary) {
+                lost.push(format!(
+                    "no main Ingress for this canary: no other Ingress in the report serves {}; \
+                     Sluice ignores the canary there (its Event: canary ignored: no Ingress \
+                     serves ...), as ingress-nginx has nothing to merge it into",
+                    route.describe()
+                ));
+                continue;
+            }
+            if let Some((_, older)) = peers()
+                .filter(|(_, m)| m.canary && m.age < canary.age)
+                .min_by(|a, b| a.1.age.cmp(&b.1.age))
+            {
+                lost.push(format!(
+                    "{} already has a canary, Ingress {}, which is older: Sluice ignores this \
+                     one there",
+                    route.describe(),
+                    older.qualified
+                ));
+            }
+        }
+        (lost, seen.len())
+    }
+
+    /// TLS hosts of `index` whose termination an older Ingress decides with other client
+    /// certificates than `index` asks for, with that Ingress.
+    fn client_certificate_conflicts(&self, index: usize) -> Vec<(String, &str)> {
+        let Some(this) = self.members.get(index) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        for host in &this.tls_hosts {
+            if !seen.insert(host) {
+                continue;
+            }
+            let winner = self
+                .members
+                .iter()
+                .filter(|m| {
+                    m.served && same_set(&m.class, &this.class) && m.tls_hosts.contains(host)
+                })
+                .min_by(|a, b| a.age.cmp(&b.age));
+            if let Some(winner) = winner
+                && winner.qualified != this.qualified
+                && winner.client_certificates != this.client_certificates
+            {
+                out.push((host.clone(), winner.qualified.as_str()));
+            }
+        }
+        out
+    }
+}
+
 /// The key without one of the two prefixes Sluice reads.
 fn bare_key(key: &str) -> Option<&str> {
     key.strip_prefix(SLUICE_PREFIX)
@@ -399,10 +617,6 @@ fn bare_key(key: &str) -> Option<&str> {
 fn weakens_security(bare: &str, value: &str) -> Option<&'static str> {
     let on = BOOL_TRUE.contains(&value) || value.eq_ignore_ascii_case("on");
     match bare {
-        "proxy-ssl-verify" if on => Some(
-            "the backend's certificate would not be verified: upstream certificate verification \
-             is not supported by Sluice yet",
-        ),
         "enable-modsecurity" | "enable-owasp-core-rules" if on => Some(
             "the ModSecurity web application firewall has no Sluice equivalent: requests it \
              blocks would reach the backend",
@@ -417,11 +631,12 @@ fn weakens_security(bare: &str, value: &str) -> Option<&'static str> {
 }
 
 fn ingress_report(
+    index: usize,
     ingress: &Ingress,
     annotations: &BTreeMap<String, String>,
     parsed: &ParsedAnnotations,
     rules: &[nginx_config::SetWideRule],
-    regex_hosts: &BTreeSet<(Option<String>, String)>,
+    estate: &Estate,
 ) -> IngressReport {
     let class = class_of(ingress);
     let mut out = IngressReport {
@@ -447,6 +662,7 @@ fn ingress_report(
     }
     // Policies read as a unit (affinity, CORS, authentication, ...) are dropped whole when one
     // of their keys is rejected; their valid keys are then not applied either.
+    let is_canary = parsed.policies.canary.is_some();
     let mut dropped: BTreeMap<&'static str, &str> = BTreeMap::new();
     for problem in &parsed.problems {
         if problem.severity == Severity::Ignored {
@@ -498,6 +714,32 @@ fn ingress_report(
                 value: value.clone(),
                 reason,
             });
+        } else if let Some(spec) = found
+            .is_empty()
+            .then(|| table::spec(bare))
+            .flatten()
+            .filter(|spec| is_canary && !applies_on_a_canary(spec))
+        {
+            // ingress-nginx's rule, which the data plane keeps: a canary's requests get the
+            // main Ingress's policies; only its backend (and service-upstream) is its own.
+            let reason = "not applied: a canary's requests get the main Ingress's policies \
+                          (as in ingress-nginx)"
+                .to_owned();
+            if matches!(
+                spec.group,
+                PolicyGroup::LoadBalancing | PolicyGroup::SessionAffinity
+            ) {
+                out.differences.push(format!(
+                    "{key}: not applied to the canary's endpoints, which ingress-nginx balanced \
+                     by the canary's own load-balance, upstream-hash-by and affinity settings; \
+                     Sluice uses the main Ingress's"
+                ));
+            }
+            out.ignored.push(Finding {
+                key: key.clone(),
+                value: value.clone(),
+                reason,
+            });
         } else if found.is_empty() && table::spec(bare).is_some() {
             out.applied.push(Applied {
                 key: key.clone(),
@@ -514,7 +756,14 @@ fn ingress_report(
     }
 
     set_wide(&mut out, annotations, rules);
-    regex_paths(&mut out, ingress, parsed, &class, regex_hosts);
+    regex_paths(&mut out, ingress, parsed, &class, &estate.regex_hosts);
+    if !parsed.rejects_ingress() {
+        canary(&mut out, index, parsed, estate);
+        client_certificates(&mut out, index, ingress, parsed, estate);
+        upstream_tls(&mut out, ingress, parsed);
+        load_balancing(&mut out, parsed);
+    }
+    custom_errors(&mut out, parsed);
 
     if parsed.policies.tls.passthrough == Some(true) {
         out.requires.push(
@@ -539,6 +788,185 @@ fn ingress_report(
         Verdict::ServedIdentically
     };
     out
+}
+
+/// Keys a canary Ingress's own value decides: the canary rule, TLS termination for its hosts
+/// (host-wide, whoever writes it) and how its backend is reached.
+fn applies_on_a_canary(spec: &table::AnnotationSpec) -> bool {
+    matches!(
+        spec.group,
+        PolicyGroup::Canary | PolicyGroup::Tls | PolicyGroup::ClientCertificates
+    ) || spec.key == "service-upstream"
+}
+
+/// A canary is served as the canary of the main Ingress serving the same host, path and path
+/// type; where the report sees none (or an older canary), the data plane ignores it there.
+fn canary(out: &mut IngressReport, index: usize, parsed: &ParsedAnnotations, estate: &Estate) {
+    if parsed.policies.canary.is_none() {
+        return;
+    }
+    let (lost, paths) = estate.canary_losses(index);
+    if paths == 0 {
+        out.not_served.push(
+            "no main Ingress for this canary: it has no rule paths to be the canary of".to_owned(),
+        );
+    } else if lost.len() == paths {
+        out.not_served.extend(lost);
+    } else {
+        out.differences.extend(lost);
+    }
+}
+
+/// Client certificates: applied on the Ingress's TLS hosts, from a Secret of its namespace,
+/// unless an older Ingress decides a host's TLS termination. Each way Sluice would serve a path
+/// without the certificates ingress-nginx asked for is a reason not to serve.
+fn client_certificates(
+    out: &mut IngressReport,
+    index: usize,
+    ingress: &Ingress,
+    parsed: &ParsedAnnotations,
+    estate: &Estate,
+) {
+    let Some(wanted) = &parsed.policies.client_certificates else {
+        return;
+    };
+    let key = written_key(out, "auth-tls-secret");
+    if let Some(why) = foreign_secret(&wanted.secret, &out.namespace) {
+        out.not_served.push(format!(
+            "{key}: {why}; the Ingress's TLS hosts would refuse every request (503)"
+        ));
+    }
+    if wanted.verify == VerifyClient::Off {
+        return;
+    }
+    if !has_tls_hosts(ingress) {
+        out.not_served.push(format!(
+            "{key}: client certificates apply to the Ingress's TLS hosts (spec.tls), and it has \
+             none: Sluice would serve it without asking for them"
+        ));
+        return;
+    }
+    for (host, winner) in estate.client_certificate_conflicts(index) {
+        out.not_served.push(format!(
+            "{key}: client certificates ignored for host {host}: Ingress {winner}, which is \
+             older, decides its TLS termination with other client-certificate settings, so this \
+             Ingress's paths there would not get its own"
+        ));
+    }
+}
+
+/// TLS to HTTPS backends: what Sluice does differently from ingress-nginx.
+fn upstream_tls(out: &mut IngressReport, ingress: &Ingress, parsed: &ParsedAnnotations) {
+    if let Some(applied) = applied_key(out, "proxy-ssl-verify-depth") {
+        let key = applied.key.clone();
+        out.differences.push(format!(
+            "{key}: accepted, but rustls verifies the backend's certificate chain to any depth"
+        ));
+    }
+    // On a canary the main Ingress's proxy-ssl-* apply.
+    if parsed.policies.canary.is_some() {
+        return;
+    }
+    let Some(tls) = &parsed.policies.upstream_tls else {
+        return;
+    };
+    if let Some(secret) = &tls.secret
+        && let Some(why) = foreign_secret(secret, &out.namespace)
+    {
+        let key = written_key(out, "proxy-ssl-secret");
+        out.not_served.push(format!(
+            "{key}: {why}; requests to its HTTPS backends would fail"
+        ));
+    }
+    if tls.name.is_none() && (tls.verify || tls.server_name) {
+        let namespace = ingress.metadata.namespace.as_deref().unwrap_or_default();
+        let what = match (tls.verify, tls.server_name) {
+            (true, true) => "verified against and sent as SNI",
+            (true, false) => "verified against",
+            _ => "sent as SNI",
+        };
+        out.differences.push(format!(
+            "proxy-ssl-*: without proxy-ssl-name the backend's name {what} is the Service's \
+             cluster DNS name (<service>.{namespace}.svc), where ingress-nginx used its upstream \
+             name ({namespace}-<service>-<port>)"
+        ));
+    }
+}
+
+/// Load balancing: what Sluice does differently from ingress-nginx.
+fn load_balancing(out: &mut IngressReport, parsed: &ParsedAnnotations) {
+    if parsed.policies.load_balancing.algorithm == Some(LoadBalance::Ewma)
+        && let Some(applied) = applied_key(out, "load-balance")
+    {
+        let key = applied.key.clone();
+        out.differences.push(format!(
+            "{key}: ewma is a peak EWMA of response times with two random choices, close to \
+             ingress-nginx's balancer but not the same picks"
+        ));
+    }
+    // upstream-hash-by-subset* stay unsupported (the parser ignores them): say what the hash
+    // does without them.
+    if parsed.policies.load_balancing.hash_by.is_some()
+        && applied_key(out, "upstream-hash-by").is_some()
+    {
+        let subset_keys: Vec<String> = out
+            .ignored
+            .iter()
+            .filter(|f| {
+                matches!(
+                    bare_key(&f.key),
+                    Some("upstream-hash-by-subset" | "upstream-hash-by-subset-size")
+                )
+            })
+            .map(|f| format!("{}: ", f.key))
+            .collect();
+        for line in out.differences.iter_mut() {
+            if subset_keys.iter().any(|k| line.starts_with(k.as_str())) {
+                line.push_str(
+                    "; upstream-hash-by is applied without subsets: each key goes to one \
+                     endpoint, not to a subset of them",
+                );
+            }
+        }
+    }
+}
+
+/// custom-http-errors without default-backend: the serving set's default backend answers.
+fn custom_errors(out: &mut IngressReport, parsed: &ParsedAnnotations) {
+    if let Some(errors) = &parsed.policies.errors
+        && errors.default_backend.is_none()
+        && !errors.codes.is_empty()
+        && applied_key(out, "custom-http-errors").is_some()
+    {
+        out.requires.push(
+            "spec.defaultBackend on the serving IngressControllerSet (ingress-nginx's \
+             --default-backend-service): it answers for custom-http-errors, as the Ingress \
+             names no default-backend"
+                .to_owned(),
+        );
+    }
+}
+
+/// The applied annotation with this bare key, if any.
+fn applied_key<'r>(out: &'r IngressReport, bare: &str) -> Option<&'r Applied> {
+    out.applied.iter().find(|a| bare_key(&a.key) == Some(bare))
+}
+
+/// The full key an applied annotation was written under (the nginx one when not found).
+fn written_key(out: &IngressReport, bare: &str) -> String {
+    applied_key(out, bare).map_or_else(|| format!("{NGINX_PREFIX}{bare}"), |a| a.key.clone())
+}
+
+/// Why a Secret reference fails closed: it names another namespace's Secret.
+fn foreign_secret(secret: &SecretRef, namespace: &str) -> Option<String> {
+    secret.name_in(namespace).is_none().then(|| {
+        format!(
+            "Secret {}/{} is in another namespace: Sluice lets an Ingress use only Secrets of \
+             its own namespace ({namespace})",
+            secret.namespace.as_deref().unwrap_or_default(),
+            secret.name
+        )
+    })
 }
 
 /// A snippet key: never executed. The parser translated it (no problem), ignored it or made

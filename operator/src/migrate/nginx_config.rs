@@ -453,6 +453,7 @@ const NGINX_DEFAULTS: &[(&str, &str)] = &[
     ("enable-brotli", "false"),
     ("enable-underscores-in-headers", "false"),
     ("force-ssl-redirect", "false"),
+    ("load-balance", "round_robin"),
     ("proxy-buffering", "off"),
     ("proxy-http-version", "1.1"),
     ("proxy-request-buffering", "on"),
@@ -797,6 +798,7 @@ mod tests {
             ("worker-processes", "4"),
             ("ssl-redirect", "true"),
             ("ssl-redirect-x", ""),
+            ("load-balance", "round_robin"),
             ("proxy-buffer-size", "16k"),
             ("use-gzip", "true"),
             ("global-auth-url", "http://auth.example/check"),
@@ -825,6 +827,7 @@ mod tests {
         assert_eq!(effect("worker-processes"), Effect::None);
         assert_eq!(effect("ssl-redirect"), Effect::None);
         assert_eq!(effect("ssl-redirect-x"), Effect::None);
+        assert_eq!(effect("load-balance"), Effect::None);
         assert_eq!(effect("proxy-buffer-size"), Effect::None);
         assert_eq!(effect("http-snippet"), Effect::None);
         assert_eq!(effect("global-auth-signin"), Effect::None);
