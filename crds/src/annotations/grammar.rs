@@ -72,7 +72,10 @@ const CIPHERS: &str = r"^[A-Za-z0-9_.=@!+:, -]+$";
 const HEADER_NAME: &str = COOKIE_NAME;
 /// Printable ASCII and space: text compared literally, regexes (compiled by the typed parse)
 /// and hash keys (parsed as templates).
-const PRINTABLE: &str = r"^[ -~]{1,1024}$";
+/// (CEL's RE2 caps repetition counts at 1000, so the length is checked by the typed parse.)
+const PRINTABLE: &str = r"^[ -~]+$";
+/// Longest text, regex or hash key.
+const MAX_TEXT_CHARS: usize = 1024;
 const TEXT: &str = PRINTABLE;
 const REGEX_TEXT: &str = PRINTABLE;
 const KEY_TEMPLATE: &str = PRINTABLE;
@@ -494,6 +497,13 @@ impl Grammar {
                 .map(|(ns, name)| Value::Secret(ns, name))
                 .map_err(specific),
             Grammar::Ciphers => Ok(Value::Ciphers(ciphers::evaluate(value))),
+            Grammar::Text | Grammar::Regex | Grammar::KeyTemplate
+                if value.len() > MAX_TEXT_CHARS =>
+            {
+                Err(specific(format!(
+                    "longer than {MAX_TEXT_CHARS} characters"
+                )))
+            }
             Grammar::HeaderName => Ok(Value::Text(value.to_ascii_lowercase())),
             Grammar::Text | Grammar::ServiceName => Ok(Value::Text(value.to_owned())),
             Grammar::Regex => regex::RegexBuilder::new(value)
