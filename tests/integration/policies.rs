@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use sluice_test_support::backend::{Echo, next_backend_ip};
 use sluice_test_support::fleet::{DataPlane, apply_fleet_objects};
 use sluice_test_support::publish::endpoint_slice;
-use sluice_test_support::tls::apply_mirror_typed;
+use sluice_test_support::tls::{Issued, apply_mirror_typed};
 use sluice_test_support::{
     Backend, ServicePortSpec, TestEnv, TestNamespace, publish_service, wait_until,
 };
@@ -1328,4 +1328,119 @@ async fn hashing_ewma_service_upstream_and_custom_errors() -> anyhow::Result<()>
     .await?;
     assert_eq!(served, (200, "errorpages-0".to_owned()));
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_certificates_per_host() -> anyhow::Result<()> {
+    use sluice_test_support::tls::{TestCa, Trust, apply_tls_secret_and_mirror, https_get_h1_as};
+    let mut w = world("pol-mtls", json!({})).await?;
+    w.service("api", 1).await?;
+    let server_ca = TestCa::new("server CA")?;
+    let client_ca = TestCa::new("client CA")?;
+    let stranger_ca = TestCa::new("another CA")?;
+    let server = server_ca.issue(&["mtls.example.com", "open.example.com"])?;
+    apply_tls_secret_and_mirror(&w.client, &w.fleet.name, SET, &w.app.name, "site", &server)
+        .await?;
+    let ca_pem = pem_of(&client_ca.cert_der);
+    apply_mirror_typed(
+        &w.client,
+        "Opaque",
+        &w.fleet.name,
+        SET,
+        &w.app.name,
+        "client-ca",
+        "1",
+        json!({"ca.crt": ca_pem}),
+    )
+    .await?;
+    let api: Api<Ingress> = Api::namespaced(w.client.clone(), &w.app.name);
+    for (name, host, annotations) in [
+        (
+            "mtls",
+            "mtls.example.com",
+            json!({
+                "nginx.ingress.kubernetes.io/auth-tls-secret": "client-ca",
+                "nginx.ingress.kubernetes.io/auth-tls-verify-client": "on",
+                "nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream": "true",
+            }),
+        ),
+        ("open", "open.example.com", json!({})),
+    ] {
+        api.patch(
+            name,
+            &PatchParams::apply("sluice-tests").force(),
+            &Patch::Apply(json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": name, "annotations": annotations},
+                "spec": {
+                    "ingressClassName": class(&w.app),
+                    "tls": [{"hosts": [host], "secretName": "site"}],
+                    "rules": [{"host": host, "http": {"paths": [{
+                        "path": "/", "pathType": "Prefix",
+                        "backend": {"service": {"name": "api", "port": {"number": 80}}},
+                    }]}}],
+                },
+            })),
+        )
+        .await?;
+    }
+    let alice = client_ca.issue(&["alice"])?;
+    let mallory = stranger_ca.issue(&["mallory"])?;
+    let dp = &w.dp;
+    let get_as = |host: &'static str, client: Option<Issued>| {
+        let ca = server_ca.cert_der.clone();
+        async move { https_get_h1_as(dp.https, host, host, "/", Trust::Ca(&ca), client.as_ref()).await }
+    };
+    // A valid client certificate: the backend gets the verification result and the PEM.
+    let ok = wait_until("mTLS with a valid certificate", WAIT, || {
+        let get = get_as("mtls.example.com", Some(alice.clone()));
+        async move {
+            Ok(get
+                .await
+                .ok()
+                .filter(|r| r.status == 200 && r.body.starts_with(b"{")))
+        }
+    })
+    .await?;
+    let echo: Echo = serde_json::from_slice(&ok.body)?;
+    assert_eq!(
+        echo.headers.get("ssl-client-verify").map(String::as_str),
+        Some("SUCCESS")
+    );
+    assert!(
+        echo.headers
+            .get("ssl-client-subject-dn")
+            .is_some_and(|dn| dn.contains("CN=alice")),
+        "{:?}",
+        echo.headers.get("ssl-client-subject-dn")
+    );
+    assert!(
+        echo.headers
+            .get("ssl-client-cert")
+            .is_some_and(|c| c.contains("BEGIN%20CERTIFICATE")),
+        "the URL-encoded PEM"
+    );
+    // No certificate, or one from another CA: nginx's 400 pages, never the backend.
+    let none = get_as("mtls.example.com", None).await?;
+    assert_eq!(none.status, 400);
+    assert!(String::from_utf8_lossy(&none.body).contains("No required SSL certificate"));
+    let stranger = get_as("mtls.example.com", Some(mallory.clone())).await?;
+    assert_eq!(stranger.status, 400);
+    assert!(String::from_utf8_lossy(&stranger.body).contains("SSL certificate error"));
+    // The host without client auth shares the port and serves without a certificate.
+    let open = get_as("open.example.com", None).await?;
+    assert_eq!(open.status, 200);
+    Ok(())
+}
+
+/// PEM of a DER certificate.
+fn pem_of(der: &[u8]) -> String {
+    let b64 = base64_encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(chunk));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
 }

@@ -13,6 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde_json::json;
@@ -273,20 +274,38 @@ pub async fn tls_connect(
     trust: Trust<'_>,
     alpn: &[&[u8]],
 ) -> anyhow::Result<(TlsStream<TcpStream>, Vec<u8>)> {
+    tls_connect_as(addr, server_name, trust, alpn, None).await
+}
+
+/// [`tls_connect`] presenting `client` (certificate and key) when the server asks for one.
+pub async fn tls_connect_as(
+    addr: std::net::SocketAddr,
+    server_name: &str,
+    trust: Trust<'_>,
+    alpn: &[&[u8]],
+    client: Option<&Issued>,
+) -> anyhow::Result<(TlsStream<TcpStream>, Vec<u8>)> {
     crate::install_crypto_provider();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
-    let mut config = match trust {
+    let builder = match trust {
         Trust::Ca(ca) => {
             let mut roots = rustls::RootCertStore::empty();
             roots.add(ca.to_vec().into())?;
-            builder.with_root_certificates(roots).with_no_client_auth()
+            builder.with_root_certificates(roots)
         }
         Trust::Any => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-            .with_no_client_auth(),
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider))),
+    };
+    let mut config = match client {
+        None => builder.with_no_client_auth(),
+        Some(issued) => {
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes())
+                .map_err(|e| anyhow::anyhow!("client key: {e}"))?;
+            builder.with_client_auth_cert(vec![issued.cert_der.clone().into()], key)?
+        }
     };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let tcp = TcpStream::connect(addr)
@@ -326,7 +345,19 @@ pub async fn https_get_h1(
     path: &str,
     trust: Trust<'_>,
 ) -> anyhow::Result<HttpsResponse> {
-    let (tls, peer) = tls_connect(addr, server_name, trust, &[b"http/1.1"]).await?;
+    https_get_h1_as(addr, server_name, host, path, trust, None).await
+}
+
+/// [`https_get_h1`] presenting the client certificate `client`.
+pub async fn https_get_h1_as(
+    addr: std::net::SocketAddr,
+    server_name: &str,
+    host: &str,
+    path: &str,
+    trust: Trust<'_>,
+    client: Option<&Issued>,
+) -> anyhow::Result<HttpsResponse> {
+    let (tls, peer) = tls_connect_as(addr, server_name, trust, &[b"http/1.1"], client).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
     tokio::spawn(conn);
     let req = Request::get(path)

@@ -9,9 +9,6 @@
 //! redirect) instead of a TLS alert the user cannot read, and `optional_no_ca` can still tell
 //! the backend why a certificate did not verify.
 
-// Until the request handler calls `check`.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::sync::Arc;
 
 use base64::Engine;
@@ -131,6 +128,7 @@ pub(super) enum Refusal {
 }
 
 impl Refusal {
+    #[cfg(test)]
     pub(super) fn status(&self) -> StatusCode {
         match self {
             Refusal::NoCertificate | Refusal::CertificateError { .. } => StatusCode::BAD_REQUEST,
@@ -155,10 +153,11 @@ impl Refusal {
 impl From<Refusal> for ProxyError {
     fn from(refusal: Refusal) -> ProxyError {
         match refusal {
-            Refusal::NoCertificate => {
-                ProxyError::BadRequest("no required SSL certificate was sent")
+            Refusal::NoCertificate | Refusal::CertificateError { .. } => {
+                ProxyError::ClientCertificate {
+                    body: refusal.body(),
+                }
             }
-            Refusal::CertificateError { .. } => ProxyError::BadRequest("the SSL certificate error"),
             Refusal::ErrorPage { location } => ProxyError::Redirect {
                 location,
                 status: StatusCode::FOUND,

@@ -82,6 +82,9 @@ pub enum ProxyError {
     /// 401 or 403: the request is refused (500), never passed through.
     #[error("external auth failed: {reason}")]
     AuthFailed { reason: String },
+    /// `auth-tls-verify-client`: no certificate, or one that did not verify; nginx's 400 pages.
+    #[error("client certificate refused")]
+    ClientCertificate { body: &'static str },
     /// The Ingress is not served: an annotation that fails closed was invalid, or its
     /// credentials could not be read (the Event says which).
     #[error("Ingress denied: {reason}")]
@@ -114,6 +117,7 @@ impl ProxyError {
             ProxyError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ProxyError::AuthFailed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             ProxyError::PolicyDenied { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::ClientCertificate { .. } => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -143,6 +147,7 @@ impl ProxyError {
             ProxyError::Unauthorized { .. } => "401 Authorization Required\n",
             ProxyError::AuthFailed { .. } => "500 Internal Server Error\n",
             ProxyError::PolicyDenied { .. } => "503 Service Unavailable\n",
+            ProxyError::ClientCertificate { body } => body,
         }
     }
 
@@ -161,7 +166,8 @@ impl ProxyError {
             | ProxyError::RateLimited { .. }
             | ProxyError::Unauthorized { .. }
             | ProxyError::AuthForbidden
-            | ProxyError::PolicyDenied { .. } => None,
+            | ProxyError::PolicyDenied { .. }
+            | ProxyError::ClientCertificate { .. } => None,
             ProxyError::AuthFailed { .. } => Some("auth_failed"),
             ProxyError::NoEndpoints => Some("no_endpoints"),
             ProxyError::Resolve { .. } => Some("resolve"),

@@ -448,6 +448,27 @@ impl Proxy {
             });
         }
 
+        // auth-tls: server level, as nginx's ssl_verify_client, so before routing and for
+        // every path of the host.
+        let mut client_cert_headers = Vec::new();
+        let client_auth = snapshot.client_auth(host);
+        if let Some(auth) = client_auth {
+            let ctx = RequestContext {
+                scheme: if client.tls { "https" } else { "http" },
+                host: &normalize_host(host),
+                http_host: host,
+                request_uri: parts.uri.path_and_query().map_or("/", |pq| pq.as_str()),
+                uri: &path,
+                args: parts.uri.query(),
+                remote_addr: forwarding.client_ip,
+                headers: &parts.headers,
+                service_name: "",
+                namespace: "",
+                captures: None,
+            };
+            client_cert_headers = super::client_cert::check(Some(auth), client, &ctx)?;
+        }
+
         let matched = snapshot.route(host, &path);
         match &matched {
             Some(matched) => {
@@ -653,6 +674,20 @@ impl Proxy {
         }
         headers::rewrite_request(&mut parts.headers, &facts);
         for (name, value) in auth_headers {
+            parts.headers.insert(name, value);
+        }
+        if client_auth.is_some() {
+            // The backend trusts these on a host with client auth: never the client's own.
+            for name in [
+                "ssl-client-cert",
+                "ssl-client-verify",
+                "ssl-client-subject-dn",
+                "ssl-client-issuer-dn",
+            ] {
+                parts.headers.remove(name);
+            }
+        }
+        for (name, value) in client_cert_headers {
             parts.headers.insert(name, value);
         }
         if let Some(policy) = policy {

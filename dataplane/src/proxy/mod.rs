@@ -117,13 +117,13 @@ pub struct Proxy {
     backends: upstream::BackendClients,
     /// External auth requests (`auth-url`): by host name, HTTP or HTTPS.
     auth_client: upstream::AuthClient,
+    /// `load-balance: ewma` response times per endpoint.
+    ewma: crate::policy::ewma::EwmaTable,
     /// `limit-rps`, `limit-rpm`, `limit-connections` state, per Ingress and client address.
     limits: crate::policy::ratelimit::RateLimiters,
     access_log: Option<AccessLog>,
 }
 
-    /// `load-balance: ewma` response times per endpoint.
-    ewma: crate::policy::ewma::EwmaTable,
 impl Proxy {
     /// Builds the proxy and its upstream pool; starts the access-log writer (a thread writing
     /// to stdout) when `opts.access_log` is set. Needs no runtime to be running yet.
@@ -156,12 +156,12 @@ impl Proxy {
             auth_client: upstream::auth_client(shared.clone()),
             backends: upstream::BackendClients::new(shared.clone()),
             limits: Default::default(),
+            ewma: Default::default(),
             shared,
             metrics,
             opts,
             access_log,
         }
-            ewma: Default::default(),
     }
 
     pub fn shared(&self) -> &Arc<Shared> {

@@ -922,15 +922,23 @@ async fn client_certificates_are_requested_per_host() {
             // The CA's subject is named, so clients can pick a matching certificate.
             assert_eq!(asked, Some(1), "{sni}");
         }
-        // The connection serves requests (the handler does not check certificates yet; the
-        // hosts have no routes, so the default backend answers).
+        // The handler checks the certificate per request: nginx's 400 for a missing or
+        // unverified one where the mode demands it, 503 for an unusable CA; otherwise the
+        // hosts without routes answer 404 and a.test/b.test have routes.
         let status = get_on(tls, sni).await;
-        let want = if matches!(sni, "a.test" | "b.test") {
-            StatusCode::OK
-        } else {
-            StatusCode::NOT_FOUND
+        let foreign_cert = client.is_some_and(|c| std::ptr::eq(c, &foreign));
+        let want = match sni {
+            "a.test" | "b.test" => StatusCode::OK,
+            "on.test" if client.is_none() || foreign_cert => StatusCode::BAD_REQUEST,
+            "broken.test" => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::NOT_FOUND,
         };
-        assert_eq!(status, want, "{sni}");
+        assert_eq!(
+            status,
+            want,
+            "{sni} with {:?}",
+            client.map(|_| "a certificate")
+        );
     }
     assert_eq!(w.proxy.metrics.tls_connections_total("terminated"), 12);
     // Handshakes that requested a certificate share the CA's config; hosts without one keep

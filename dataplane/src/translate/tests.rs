@@ -1426,7 +1426,9 @@ fn strip_keeps_only_what_is_used() {
     assert!(svc.metadata.annotations.is_none() && svc.metadata.managed_fields.is_none());
     let spec = svc.spec.as_ref().expect("spec");
     assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"));
-    assert!(spec.selector.is_none() && spec.cluster_ip.is_none());
+    assert!(spec.selector.is_none());
+    // service-upstream sends to it.
+    assert_eq!(spec.cluster_ip.as_deref(), Some("10.96.0.1"));
     assert_eq!(spec.ports.as_ref().map(Vec::len), Some(1));
     let status = svc.status.as_ref().expect("status");
     assert!(status.load_balancer.is_some() && status.conditions.is_none());
