@@ -1,16 +1,22 @@
-//! The contract for Secrets the operator mirrors into a set's namespace for its fleet.
+//! The contract for Secrets and ConfigMaps the operator mirrors into a set's namespace for its
+//! fleet.
 //!
 //! RBAC cannot limit a watch to TLS Secrets, so the internet-facing data plane has no
 //! cluster-wide Secret access. The operator (not exposed to traffic) copies each Secret that
-//! an Ingress of the set's class references (TLS, and later auth and CA bundles) into the
-//! set's namespace; the data plane reads only Secrets there, selected by these labels, and
-//! finds each by its origin annotation.
+//! an Ingress of the set's class references (TLS, auth and CA bundles) into the set's
+//! namespace; the data plane reads only Secrets there, selected by these labels, and finds
+//! each by its origin annotation.
+//!
+//! ConfigMaps an Ingress references (`custom-headers`) are mirrored the same way, as ConfigMaps
+//! with the same name, labels and annotations: the data plane then needs no cluster-wide
+//! ConfigMap access either. A Secret and a ConfigMap of the same origin name get the same
+//! mirror name; they are different kinds, so they never collide.
 
 /// Label on every mirror: `"true"`.
 pub const MIRROR_LABEL: &str = "sluice.dev/mirror";
-/// Annotation naming the origin Secret as `<namespace>/<name>`.
+/// Annotation naming the origin (Secret or ConfigMap) as `<namespace>/<name>`.
 pub const ORIGIN_ANNOTATION: &str = "sluice.dev/origin";
-/// Annotation with the origin Secret's resourceVersion, so a rotation is copied once.
+/// Annotation with the origin's resourceVersion, so a rotation is copied once.
 pub const ORIGIN_VERSION_ANNOTATION: &str = "sluice.dev/origin-resource-version";
 
 /// The mirror's name in the set's namespace: `<set>-m-<16 hex of FNV-1a(origin ns/name)>`,

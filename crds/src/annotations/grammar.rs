@@ -199,6 +199,8 @@ pub enum Grammar {
     Origins,
     /// A Secret name, or `namespace/name`.
     SecretRef,
+    /// A ConfigMap name, or `namespace/name` (the same rules as [`Grammar::SecretRef`]).
+    ConfigMapRef,
     /// Printable ASCII text without `"` or `\` (the realm of `WWW-Authenticate`).
     Realm,
     /// OpenSSL cipher-list syntax.
@@ -242,7 +244,7 @@ pub enum Value {
     List(Vec<String>),
     /// [`Grammar::Origins`]; empty means `*`.
     Origins(Vec<String>),
-    /// [`Grammar::SecretRef`]: (namespace, name).
+    /// [`Grammar::SecretRef`] and [`Grammar::ConfigMapRef`]: (namespace, name).
     Secret(Option<String>, String),
     /// [`Grammar::Ciphers`].
     Ciphers(CipherSelection),
@@ -293,6 +295,7 @@ impl Grammar {
             Grammar::Domain => "a domain name, optionally with a leading dot".into(),
             Grammar::Origins => "* or a comma-separated list of origins scheme://host[:port], the host optionally starting with *.".into(),
             Grammar::SecretRef => "a Secret name, or namespace/name".into(),
+            Grammar::ConfigMapRef => "a ConfigMap name, or namespace/name".into(),
             Grammar::Realm => "printable ASCII text without \" or \\, at most 256 characters".into(),
             Grammar::Ciphers => "an OpenSSL cipher list (ECDHE-RSA-AES128-GCM-SHA256:HIGH:!aNULL)".into(),
             Grammar::HeaderName => "a header name (an RFC 7230 token such as X-Canary)".into(),
@@ -323,6 +326,7 @@ impl Grammar {
             Grammar::Domain => "domain",
             Grammar::Origins => "origin list",
             Grammar::SecretRef => "Secret reference",
+            Grammar::ConfigMapRef => "ConfigMap reference",
             Grammar::Realm => "text",
             Grammar::Ciphers => "cipher list",
             Grammar::HeaderName => "header name",
@@ -382,7 +386,7 @@ impl Grammar {
             Grammar::CookieName => matches(COOKIE_NAME, v),
             Grammar::Domain => matches(DOMAIN, v),
             Grammar::Origins => matches(ORIGINS, v),
-            Grammar::SecretRef => matches(SECRET, v),
+            Grammar::SecretRef | Grammar::ConfigMapRef => matches(SECRET, v),
             Grammar::Realm => matches(REALM, v),
             Grammar::Ciphers => matches(CIPHERS, v),
             Grammar::HeaderName => matches(HEADER_NAME, v),
@@ -432,7 +436,7 @@ impl Grammar {
             Grammar::CookieName => re(COOKIE_NAME),
             Grammar::Domain => re(DOMAIN),
             Grammar::Origins => re(ORIGINS),
-            Grammar::SecretRef => re(SECRET),
+            Grammar::SecretRef | Grammar::ConfigMapRef => re(SECRET),
             Grammar::Realm => re(REALM),
             Grammar::Ciphers => re(CIPHERS),
             Grammar::HeaderName => re(HEADER_NAME),
@@ -493,7 +497,10 @@ impl Grammar {
             Grammar::TokenList => Ok(Value::List(split_list(value, |s| s.to_ascii_lowercase()))),
             Grammar::MethodList => Ok(Value::List(split_list(value, |s| s.to_ascii_uppercase()))),
             Grammar::Origins => parse_origins(value).map(Value::Origins).map_err(specific),
-            Grammar::SecretRef => parse_secret_ref(value)
+            Grammar::SecretRef => parse_secret_ref(value, "Secret")
+                .map(|(ns, name)| Value::Secret(ns, name))
+                .map_err(specific),
+            Grammar::ConfigMapRef => parse_secret_ref(value, "ConfigMap")
                 .map(|(ns, name)| Value::Secret(ns, name))
                 .map_err(specific),
             Grammar::Ciphers => Ok(Value::Ciphers(ciphers::evaluate(value))),
@@ -628,7 +635,9 @@ fn parse_origins(value: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-fn parse_secret_ref(value: &str) -> Result<(Option<String>, String), String> {
+/// A `name` or `namespace/name` reference to an object of `kind` (Secret, ConfigMap: both
+/// are named by RFC 1123 subdomains).
+fn parse_secret_ref(value: &str, kind: &str) -> Result<(Option<String>, String), String> {
     let (namespace, name) = match value.split_once('/') {
         Some((ns, name)) => (Some(ns.to_owned()), name),
         None => (None, value),
@@ -644,7 +653,7 @@ fn parse_secret_ref(value: &str) -> Result<(Option<String>, String), String> {
         Ok((namespace, name.to_owned()))
     } else {
         Err(format!(
-            "{name:?} is not a Secret name (a lowercase RFC 1123 subdomain)"
+            "{name:?} is not a {kind} name (a lowercase RFC 1123 subdomain)"
         ))
     }
 }
@@ -816,6 +825,11 @@ mod tests {
                 vec!["", "Basic", "ns/", "/name", "a/b/c", "a_b"],
             ),
             (
+                Grammar::ConfigMapRef,
+                vec!["headers", "ns/custom-headers", "a.b"],
+                vec!["", "Headers", "ns/", "/name", "a/b/c", "a_b"],
+            ),
+            (
                 Grammar::Realm,
                 vec!["Authentication Required", "x"],
                 vec!["", "a\"b", "a\\b", "é"],
@@ -904,6 +918,11 @@ mod tests {
                 Value::Secret(Some("ns".into()), "basic".into()),
             ),
             (
+                Grammar::ConfigMapRef,
+                "headers",
+                Value::Secret(None, "headers".into()),
+            ),
+            (
                 Grammar::Domain,
                 ".Example.COM",
                 Value::Text(".example.com".into()),
@@ -929,6 +948,10 @@ mod tests {
         assert!(matches!(
             Grammar::SecretRef.parse("a..b"),
             Err(Invalid::Specific(reason)) if reason.contains("not a Secret name")
+        ));
+        assert!(matches!(
+            Grammar::ConfigMapRef.parse("a..b"),
+            Err(Invalid::Specific(reason)) if reason.contains("not a ConfigMap name")
         ));
         assert!(matches!(
             Grammar::Path.parse("/a%zz"),

@@ -51,6 +51,9 @@ pub struct Policies {
     /// Header changes translated from header-only `server-snippet` and `configuration-snippet`
     /// ([`super::snippet`]).
     pub headers: HeaderPolicies,
+    /// `custom-headers`: the ConfigMap whose entries are set on every response. Its contents
+    /// are read (and each entry validated) by the data plane from the operator's mirror.
+    pub custom_headers: Option<ConfigMapRef>,
 }
 
 impl Policies {
@@ -165,6 +168,11 @@ impl SecretRef {
         }
     }
 }
+
+/// A ConfigMap named by an annotation (`custom-headers`): `name` or `namespace/name`, with the
+/// same own-namespace rule as a Secret ([`SecretRef::name_in`]): an Ingress must not be able to
+/// publish another team's configuration on its responses.
+pub type ConfigMapRef = SecretRef;
 
 /// `auth-url` and friends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -722,6 +730,7 @@ pub(crate) fn build(slots: &Slots, problems: &mut Vec<AnnotationProblem>) -> Pol
             service_upstream: r.bool("service-upstream"),
         },
         errors: custom_errors(&r),
+        custom_headers: secret_ref(&r, "custom-headers"),
     }
 }
 

@@ -697,6 +697,16 @@ pub static TABLE: &[AnnotationSpec] = &[
     },
     // --- Proxying --------------------------------------------------------------------------
     AnnotationSpec {
+        key: "custom-headers",
+        grammar: Grammar::ConfigMapRef,
+        default: "",
+        description: "ConfigMap in the Ingress's namespace whose entries (header name: value) are set on every response of the Ingress, errors included, replacing the backend's. Names must be RFC 7230 tokens; framing and hop-by-hop headers (Content-Length, Transfer-Encoding, Connection, Upgrade, ...) and Set-Cookie are refused, as are values with control characters; each refused entry is reported and left out.",
+        severity: Severity::RejectPolicy,
+        drops: Drops::Setting,
+        group: PolicyGroup::Proxying,
+        requires: &[],
+    },
+    AnnotationSpec {
         key: "proxy-body-size",
         grammar: Grammar::Size(ZeroSize::Unlimited),
         default: "the set's proxyBodySize (1m)",
@@ -1072,7 +1082,6 @@ pub const UNSUPPORTED: &[(&str, Unsupported)] = &[
     ("auth-signin-redirect-param", Unsupported::Ignored),
     ("auth-tls-match-cn", Unsupported::Ignored),
     ("client-body-buffer-size", Unsupported::Ignored),
-    ("custom-headers", Unsupported::Ignored),
     ("enable-access-log", Unsupported::Ignored),
     ("enable-global-auth", Unsupported::Ignored),
     ("enable-modsecurity", Unsupported::Ignored),

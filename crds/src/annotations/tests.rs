@@ -700,6 +700,7 @@ fn every_key_parses_its_documented_default_or_an_example() {
             Grammar::Domain => "a.example",
             Grammar::Origins => "*",
             Grammar::SecretRef => "s",
+            Grammar::ConfigMapRef => "c",
             Grammar::Realm => "r",
             Grammar::Ciphers => "HIGH",
             Grammar::HeaderName => "X-Canary",
@@ -1034,4 +1035,28 @@ fn tuning_snippets_are_ignored_and_name_the_annotation_to_use() {
             "{value:?}"
         );
     }
+}
+
+#[test]
+fn custom_headers_names_a_config_map() {
+    let parsed = parse(&[("nginx.ingress.kubernetes.io/custom-headers", "shop/headers")]);
+    assert!(parsed.problems.is_empty(), "{:?}", messages(&parsed));
+    let named = parsed.policies.custom_headers.as_ref().expect("a reference");
+    assert_eq!(named.name_in("shop"), Some("headers"));
+    assert_eq!(named.name_in("other"), None, "no cross-namespace ConfigMaps");
+    // Not a Secret: the operator mirrors it as a ConfigMap.
+    assert!(parsed.policies.secret_refs().is_empty());
+
+    // An invalid name drops only this setting (headers are not an access control).
+    let parsed = parse(&[("sluice.dev/custom-headers", "Not_A_Name")]);
+    assert_eq!(parsed.policies.custom_headers, None);
+    assert!(
+        parsed
+            .problems
+            .iter()
+            .all(|p| p.severity == Severity::RejectPolicy),
+        "{:?}",
+        messages(&parsed)
+    );
+    assert!(!parsed.problems.is_empty());
 }
