@@ -507,9 +507,7 @@ impl Grammar {
             Grammar::Text | Grammar::Regex | Grammar::KeyTemplate
                 if value.len() > MAX_TEXT_CHARS =>
             {
-                Err(specific(format!(
-                    "longer than {MAX_TEXT_CHARS} characters"
-                )))
+                Err(specific(format!("longer than {MAX_TEXT_CHARS} characters")))
             }
             Grammar::HeaderName => Ok(Value::Text(value.to_ascii_lowercase())),
             Grammar::Text | Grammar::ServiceName => Ok(Value::Text(value.to_owned())),

@@ -1041,9 +1041,17 @@ fn tuning_snippets_are_ignored_and_name_the_annotation_to_use() {
 fn custom_headers_names_a_config_map() {
     let parsed = parse(&[("nginx.ingress.kubernetes.io/custom-headers", "shop/headers")]);
     assert!(parsed.problems.is_empty(), "{:?}", messages(&parsed));
-    let named = parsed.policies.custom_headers.as_ref().expect("a reference");
+    let named = parsed
+        .policies
+        .custom_headers
+        .as_ref()
+        .expect("a reference");
     assert_eq!(named.name_in("shop"), Some("headers"));
-    assert_eq!(named.name_in("other"), None, "no cross-namespace ConfigMaps");
+    assert_eq!(
+        named.name_in("other"),
+        None,
+        "no cross-namespace ConfigMaps"
+    );
     // Not a Secret: the operator mirrors it as a ConfigMap.
     assert!(parsed.policies.secret_refs().is_empty());
 
