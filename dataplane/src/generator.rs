@@ -79,7 +79,7 @@ struct Mirror {
     synced: BTreeSet<&'static str>,
 }
 
-const KINDS: [&str; 7] = [
+const KINDS: [&str; 8] = [
     "Ingress",
     "IngressClass",
     "Service",
@@ -89,6 +89,9 @@ const KINDS: [&str; 7] = [
     // read would hand out the generated certificate for hosts that have their own.
     "Secret",
     "DefaultCertificate",
+    // The mirrored ConfigMaps (`custom-headers`): serving before they are read would answer
+    // without headers (a Content-Security-Policy, say) the Ingress asks for.
+    "MirrorConfigMap",
 ];
 
 /// Applies one watch event to a keyed map, buffering a relist so it replaces the map whole.
@@ -235,16 +238,21 @@ fn scope_for(
     scope
 }
 
-/// Consumes the watch of this fleet's mirrored Secrets. Mirrors are kept by their own name and
-/// folded into `ClusterState::secrets` by origin after every change (the first mirror by name
-/// wins if two ever claim one origin), so a deleted or re-pointed mirror never leaves a stale
-/// entry behind. There are few mirrors and they change rarely; rebuilding is cheap.
-async fn pump_mirrors(
-    stream: impl Stream<Item = Result<watcher::Event<Secret>, watcher::Error>>,
+/// Consumes the watch of this fleet's mirrored Secrets or ConfigMaps (`kind`). Mirrors are kept
+/// by their own name and folded into the map `select` picks (`ClusterState::secrets` or
+/// `config_maps`) by origin after every change (the first mirror by name wins if two ever
+/// claim one origin), so a deleted or re-pointed mirror never leaves a stale entry behind.
+/// There are few mirrors and they change rarely; rebuilding is cheap.
+async fn pump_mirrors<T>(
+    kind: &'static str,
+    stream: impl Stream<Item = Result<watcher::Event<T>, watcher::Error>>,
     mirror: Arc<Mutex<Mirror>>,
     notify: Arc<Notify>,
-) {
-    let mut by_name: BTreeMap<String, Secret> = BTreeMap::new();
+    select: impl Fn(&mut Mirror) -> &mut BTreeMap<ObjectKey, T>,
+) where
+    T: kube::Resource + Clone,
+{
+    let mut by_name: BTreeMap<String, T> = BTreeMap::new();
     let mut pending = None;
     let mut stream = std::pin::pin!(stream);
     while let Some(ev) = stream.next().await {
@@ -254,22 +262,22 @@ async fn pump_mirrors(
                 if !apply_event(&mut by_name, &mut pending, ev, name_key) {
                     continue;
                 }
-                let mut secrets = BTreeMap::new();
-                for secret in by_name.values() {
-                    if let Some(origin) = translate::mirror_origin(secret) {
-                        secrets.entry(origin).or_insert_with(|| secret.clone());
+                let mut by_origin = BTreeMap::new();
+                for object in by_name.values() {
+                    if let Some(origin) = translate::mirror_origin_of(object.meta()) {
+                        by_origin.entry(origin).or_insert_with(|| object.clone());
                     }
                 }
                 {
                     let Ok(mut m) = mirror.lock() else { return };
-                    m.state.secrets = secrets;
+                    *select(&mut m) = by_origin;
                     if init_done {
-                        m.synced.insert("Secret");
+                        m.synced.insert(kind);
                     }
                 }
                 notify.notify_one();
             }
-            Err(e) => tracing::warn!(kind = "Secret", error = %e, "watch failed; retrying"),
+            Err(e) => tracing::warn!(kind, error = %e, "watch failed; retrying"),
         }
     }
 }
@@ -405,11 +413,32 @@ pub async fn run(
         .any_semantic();
     let mirrors = watcher(
         Api::<Secret>::namespaced(client.clone(), &opts.config_map.namespace),
-        mirrors_cfg,
+        mirrors_cfg.clone(),
     )
     .modify(translate::strip_secret)
     .default_backoff();
-    tokio::spawn(pump_mirrors(mirrors, mirror.clone(), notify.clone()));
+    tokio::spawn(pump_mirrors(
+        "Secret",
+        mirrors,
+        mirror.clone(),
+        notify.clone(),
+        |m| &mut m.state.secrets,
+    ));
+    // The same selector finds the mirrored ConfigMaps; the set's own ConfigMap has no mirror
+    // label.
+    let config_map_mirrors = watcher(
+        Api::<ConfigMap>::namespaced(client.clone(), &opts.config_map.namespace),
+        mirrors_cfg,
+    )
+    .modify(translate::strip_config_map)
+    .default_backoff();
+    tokio::spawn(pump_mirrors(
+        "MirrorConfigMap",
+        config_map_mirrors,
+        mirror.clone(),
+        notify.clone(),
+        |m| &mut m.state.config_maps,
+    ));
     let (default_name_tx, default_name_rx) = watch::channel::<DefaultCertificateName>(None);
     tokio::spawn(pump_default_certificate(
         client.clone(),
@@ -568,6 +597,7 @@ pub async fn run(
                 objects.insert("Service", m.state.services.len());
                 objects.insert("EndpointSlice", m.state.endpoint_slices.len());
                 objects.insert("Secret", m.state.secrets.len());
+                objects.insert("MirrorConfigMap", m.state.config_maps.len());
             }
             (
                 snapshot,

@@ -247,6 +247,10 @@ pub struct IngressPolicy {
     /// `proxy-ssl-*`: TLS to HTTPS and GRPCS backends with the client certificate, CA and
     /// server name of the `proxy-ssl-secret`.
     pub upstream_tls: Option<Arc<crate::upstream_tls::UpstreamTlsConfig>>,
+    /// `custom-headers`: the validated entries of the named ConfigMap (lowercase names, in the
+    /// ConfigMap's key order), set on every response of the Ingress, errors included,
+    /// replacing the backend's (ingress-nginx's `more_set_headers`).
+    pub custom_headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// Nothing to do per request: the handler skips every policy check.
     pub inert: bool,
 }
@@ -280,6 +284,7 @@ impl IngressPolicy {
             && policy.denied.is_none()
             && policy.error_backend.is_none()
             && policy.upstream_tls.is_none()
+            && policy.custom_headers.is_empty()
         {
             return IngressPolicy::none();
         }
@@ -316,6 +321,7 @@ impl IngressPolicy {
         add(a.upstream_tls.is_some(), "upstream-tls");
         add(a.load_balancing != Default::default(), "load-balancing");
         add(a.errors.is_some(), "custom-errors");
+        add(!self.custom_headers.is_empty(), "custom-headers");
         out
     }
 }
@@ -327,6 +333,7 @@ impl PartialEq for IngressPolicy {
             && self.denied == other.denied
             && self.error_backend == other.error_backend
             && self.upstream_tls == other.upstream_tls
+            && self.custom_headers == other.custom_headers
     }
 }
 

@@ -622,12 +622,23 @@ async fn operator_and_fleet_run_with_least_privilege() -> anyhow::Result<()> {
             .await,
         "the fleet listing another fleet's mirrors",
     );
+    // ConfigMaps are readable in the fleet's own namespace (its own, and the mirrors of
+    // `custom-headers` ConfigMaps, listed by label), nowhere else.
     forbidden(
-        Api::<ConfigMap>::namespaced(fleet.clone(), ns)
+        Api::<ConfigMap>::namespaced(fleet.clone(), &app.name)
             .get("kube-root-ca.crt")
             .await,
-        "the fleet reading a ConfigMap other than its own",
+        "the fleet reading a ConfigMap of another namespace",
     );
+    forbidden(
+        Api::<ConfigMap>::all(fleet.clone())
+            .list(&ListParams::default())
+            .await,
+        "the fleet listing ConfigMaps cluster-wide",
+    );
+    Api::<ConfigMap>::namespaced(fleet.clone(), ns)
+        .list(&ListParams::default().labels(&format!("{MIRROR_LABEL}=true")))
+        .await?;
     Api::<ConfigMap>::namespaced(fleet.clone(), ns)
         .get("edge")
         .await?;

@@ -57,6 +57,8 @@ struct Exchange<'s> {
     /// Response headers a snippet removes (patterns, `*` suffix) and sets, expanded.
     response_hide: &'s [String],
     response_set: Vec<(&'s ResponseHeader, HeaderValue)>,
+    /// `custom-headers` of the matched Ingress, set on every response (errors included).
+    custom_headers: &'s [(HeaderName, HeaderValue)],
     /// `custom-http-errors`: what to ask the error backend when the status is listed.
     custom_errors: Option<CustomErrorRequest<'s>>,
 }
@@ -197,6 +199,7 @@ impl Proxy {
             hold: None,
             response_hide: &[],
             response_set: Vec::new(),
+            custom_headers: &[],
             custom_errors: None,
         };
         let mut result = self
@@ -276,6 +279,10 @@ impl Proxy {
                 super::policy::cors_response(cors, origin.as_ref(), headers);
             }
             super::policy::response_headers(status, hide, &set, headers);
+            // After the snippet's headers: like more_set_headers, the last setting wins.
+            for (name, value) in ex.custom_headers {
+                headers.insert(name.clone(), value.clone());
+            }
         };
 
         match result {
@@ -577,6 +584,8 @@ impl Proxy {
                     },
                 });
             }
+            // Before admission, so its 401, 403 and 503 answers carry them too.
+            ex.custom_headers = &policy.custom_headers;
             if let Some(cors) = &annotations.cors {
                 ex.cors = Some((cors, parts.headers.get(header::ORIGIN).cloned()));
             }

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -37,8 +37,8 @@ pub use class::{
 };
 pub use policy::CredentialsCache;
 pub use strip::{
-    is_used_annotation, strip_endpoint_slice, strip_ingress, strip_ingress_class, strip_secret,
-    strip_service,
+    is_used_annotation, strip_config_map, strip_endpoint_slice, strip_ingress, strip_ingress_class,
+    strip_secret, strip_service,
 };
 pub use tls::{
     CertificateCache, CertificateError, TLS_CERT_KEY, TLS_PRIVATE_KEY_KEY, parse_certificate,
@@ -104,6 +104,9 @@ pub struct ClusterState {
     /// TLS Secrets mirrored into the set's namespace, keyed by their ORIGIN (the namespace and
     /// name an Ingress's `spec.tls[].secretName` refers to), not by the mirror's own name.
     pub secrets: BTreeMap<ObjectKey, Secret>,
+    /// ConfigMaps mirrored into the set's namespace (`custom-headers`), keyed by origin like
+    /// `secrets`.
+    pub config_maps: BTreeMap<ObjectKey, ConfigMap>,
     /// The set's `defaultSslCertificate` Secret (in the set's namespace, read directly).
     pub default_certificate: Option<Secret>,
     /// Parsed certificates, reused between translations while a Secret's bytes are unchanged.
@@ -150,12 +153,24 @@ impl ClusterState {
             self.secrets.insert(origin, secret);
         }
     }
+
+    /// Stores a mirrored ConfigMap under its origin. Ignores one without a valid origin.
+    pub fn upsert_config_map_mirror(&mut self, mut config_map: ConfigMap) {
+        strip_config_map(&mut config_map);
+        if let Some(origin) = mirror_origin_of(&config_map.metadata) {
+            self.config_maps.insert(origin, config_map);
+        }
+    }
 }
 
 /// The origin a mirrored Secret names in its `sluice.dev/origin` annotation.
 pub fn mirror_origin(secret: &Secret) -> Option<ObjectKey> {
-    let value = secret
-        .metadata
+    mirror_origin_of(&secret.metadata)
+}
+
+/// The origin a mirror (Secret or ConfigMap) names in its `sluice.dev/origin` annotation.
+pub fn mirror_origin_of(meta: &ObjectMeta) -> Option<ObjectKey> {
+    let value = meta
         .annotations
         .as_ref()?
         .get(sluice_crds::mirror::ORIGIN_ANNOTATION)?;

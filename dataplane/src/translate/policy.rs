@@ -1,6 +1,7 @@
 //! An Ingress's annotations to its [`IngressPolicy`]: parsed once per translation with
 //! `sluice_crds::annotations::parse_annotations`, every problem reported on the Ingress, and
-//! the Secrets the policies name (today `auth-secret`) read from the mirrors.
+//! the Secrets and ConfigMaps the policies name (`auth-secret`, `proxy-ssl-secret`,
+//! `custom-headers`) read from the mirrors.
 //!
 //! Fail closed: a problem of severity `RejectIngress` (an invalid auth or access-list
 //! annotation, a snippet holding an access rule) or credentials that cannot be read deny the
@@ -10,11 +11,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use http::{HeaderName, HeaderValue};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::Ingress;
 use sluice_crds::annotations::{
-    AnnotationProblem, BasicAuth, ParsedAnnotations, Severity, parse_annotations,
+    AnnotationProblem, BasicAuth, ConfigMapRef, ParsedAnnotations, Severity, parse_annotations,
 };
+use thiserror::Error;
 
 use super::{Builder, ObjectKey};
 use crate::model::{IngressPolicy, IngressRef};
@@ -187,15 +190,73 @@ impl Builder<'_> {
             },
             _ => None,
         };
+        let custom_headers = match &parsed.policies.custom_headers {
+            Some(named) => self.custom_headers(source, annotations, named),
+            None => Vec::new(),
+        };
+        let mut policies = parsed.policies.clone();
+        // What is served is the resolved list: an unresolvable reference must not keep the
+        // policy from being inert, and a changed ConfigMap changes `custom_headers`.
+        policies.custom_headers = None;
         let policy = IngressPolicy::new(IngressPolicy {
-            annotations: parsed.policies.clone(),
+            annotations: policies,
             basic_auth,
             denied,
             error_backend,
             upstream_tls,
+            custom_headers,
             inert: false,
         });
         (policy, parsed)
+    }
+
+    /// The `custom-headers` ConfigMap's entries that may be set on responses. A missing or
+    /// foreign ConfigMap and every refused entry are problems; the Ingress is served either way
+    /// (response headers are not an access control).
+    fn custom_headers(
+        &mut self,
+        source: &IngressRef,
+        annotations: &BTreeMap<String, String>,
+        named: &ConfigMapRef,
+    ) -> Vec<(HeaderName, HeaderValue)> {
+        let key = sluice_crds::annotations::effective(annotations, "custom-headers")
+            .map_or_else(|| "custom-headers".to_owned(), |(key, _)| key);
+        let field = format!("metadata.annotations['{key}']");
+        let Some(name) = named.name_in(&source.namespace) else {
+            self.problem(
+                source,
+                field,
+                format!(
+                    "ConfigMap {}/{} is in another namespace: an Ingress may only use \
+                     ConfigMaps of its own namespace; no custom headers are set",
+                    named.namespace.as_deref().unwrap_or_default(),
+                    named.name
+                ),
+            );
+            return Vec::new();
+        };
+        let origin = ObjectKey::new(&source.namespace, name);
+        let Some(config_map) = self.state.config_maps.get(&origin) else {
+            self.problem(
+                source,
+                field,
+                format!(
+                    "ConfigMap {origin} not found (the data plane reads the copy the operator \
+                     mirrors into the set's namespace); no custom headers are set until it exists"
+                ),
+            );
+            return Vec::new();
+        };
+        let empty = BTreeMap::new();
+        let (headers, refused) = custom_header_list(config_map.data.as_ref().unwrap_or(&empty));
+        for (entry, error) in refused {
+            self.problem(
+                source,
+                field.clone(),
+                format!("ConfigMap {origin}: entry {entry:?}: {error}; this header is not set"),
+            );
+        }
+        headers
     }
 
     /// The `default-backend` Service: its port 80, else its only port (as ingress-nginx, whose
@@ -304,4 +365,109 @@ impl Builder<'_> {
         Authenticator::new(auth.realm.clone(), credentials)
             .map_err(|error| format!("Secret {key}: {error}"))
     }
+}
+
+/// At most this many custom headers per Ingress: every response of it carries them all.
+pub const MAX_CUSTOM_HEADERS: usize = 64;
+/// At most this many bytes of names and values in all: clients limit a response's header
+/// section (often to 64 KiB in all, some far less), and the backend's headers need room too.
+pub const MAX_CUSTOM_HEADER_BYTES: usize = 16 * 1024;
+
+/// Response headers a ConfigMap may not set.
+///
+/// - Hop-by-hop (RFC 9110 7.6.1) and framing headers: Sluice and hyper frame each response
+///   and connection themselves; a fixed value would corrupt the message or the connection.
+/// - `Set-Cookie`: setting it replaces every cookie the backend sends, and Sluice's own
+///   session-affinity cookie, with one fixed cookie; ingress-nginx allows it through
+///   `more_set_headers`, but cookies are the application's, and a broken login or affinity is
+///   a worse surprise than a refused entry (the Event says so).
+const REFUSED_HEADERS: &[&str] = &[
+    "connection",
+    "content-length",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-connection",
+    "set-cookie",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Why a ConfigMap entry is not set as a response header.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CustomHeaderError {
+    #[error("not a header name (an RFC 7230 token such as X-Frame-Options)")]
+    InvalidName,
+    #[error("{0} is set by Sluice for each response and connection; it cannot be fixed")]
+    Refused(&'static str),
+    #[error(
+        "set-cookie would replace every cookie of the backend and of session affinity; \
+         set cookies in the application"
+    )]
+    SetCookie,
+    #[error("the value is empty")]
+    EmptyValue,
+    #[error("the value has a control or non-ASCII character (printable ASCII only)")]
+    InvalidValue,
+    #[error("the header is already set by another entry (names are case-insensitive)")]
+    Duplicate,
+    #[error("over {MAX_CUSTOM_HEADERS} headers or {MAX_CUSTOM_HEADER_BYTES} bytes in all")]
+    TooMany,
+}
+
+/// Response headers to set, in order.
+pub type CustomHeaders = Vec<(HeaderName, HeaderValue)>;
+/// ConfigMap keys not set as headers, with why.
+pub type RefusedEntries = Vec<(String, CustomHeaderError)>;
+
+/// Validates a `custom-headers` ConfigMap's data (header name -> value) into the headers to set,
+/// in key order, and the refused entries with why. A value's surrounding whitespace is
+/// dropped (a YAML block scalar ends with a newline); what remains must be printable ASCII.
+pub fn custom_header_list(data: &BTreeMap<String, String>) -> (CustomHeaders, RefusedEntries) {
+    let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
+    let mut refused = Vec::new();
+    let mut bytes = 0usize;
+    for (key, value) in data {
+        match custom_header(key, value) {
+            Err(error) => refused.push((key.clone(), error)),
+            Ok((name, _)) if headers.iter().any(|(n, _)| *n == name) => {
+                refused.push((key.clone(), CustomHeaderError::Duplicate));
+            }
+            Ok((name, value)) => {
+                let size = name.as_str().len() + value.len();
+                if headers.len() >= MAX_CUSTOM_HEADERS || bytes + size > MAX_CUSTOM_HEADER_BYTES {
+                    refused.push((key.clone(), CustomHeaderError::TooMany));
+                    continue;
+                }
+                bytes += size;
+                headers.push((name, value));
+            }
+        }
+    }
+    (headers, refused)
+}
+
+fn custom_header(key: &str, value: &str) -> Result<(HeaderName, HeaderValue), CustomHeaderError> {
+    let is_tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if key.is_empty() || !key.bytes().all(is_tchar) {
+        return Err(CustomHeaderError::InvalidName);
+    }
+    let name =
+        HeaderName::from_bytes(key.as_bytes()).map_err(|_| CustomHeaderError::InvalidName)?;
+    if name == http::header::SET_COOKIE {
+        return Err(CustomHeaderError::SetCookie);
+    }
+    if let Some(refused) = REFUSED_HEADERS.iter().find(|r| **r == name.as_str()) {
+        return Err(CustomHeaderError::Refused(refused));
+    }
+    let value = value.trim_matches([' ', '\t', '\r', '\n']);
+    if value.is_empty() {
+        return Err(CustomHeaderError::EmptyValue);
+    }
+    if !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(CustomHeaderError::InvalidValue);
+    }
+    let value = HeaderValue::from_str(value).map_err(|_| CustomHeaderError::InvalidValue)?;
+    Ok((name, value))
 }

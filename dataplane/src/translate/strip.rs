@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Secret, Service, ServiceSpec, ServiceStatus};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceSpec, ServiceStatus};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -113,4 +113,18 @@ pub fn strip_secret(secret: &mut Secret) {
     strip_metadata(&mut secret.metadata);
     secret.metadata.annotations = origin.map(|entry| BTreeMap::from([entry]));
     secret.string_data = None;
+}
+
+/// Keeps the origin annotation and `data` of a mirrored ConfigMap (`custom-headers`); drops
+/// everything else, `binaryData` included (header values are text).
+pub fn strip_config_map(config_map: &mut ConfigMap) {
+    let origin = config_map
+        .metadata
+        .annotations
+        .take()
+        .and_then(|mut a| a.remove_entry(sluice_crds::mirror::ORIGIN_ANNOTATION));
+    strip_metadata(&mut config_map.metadata);
+    config_map.metadata.annotations = origin.map(|entry| BTreeMap::from([entry]));
+    config_map.binary_data = None;
+    config_map.immutable = None;
 }

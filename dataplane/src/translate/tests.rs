@@ -1679,3 +1679,178 @@ fn from_to_www_redirects_only_hosts_no_rule_names() {
         ]
     );
 }
+
+/// A ConfigMap mirror of `apps/<origin>` in the set's namespace, as the operator writes it.
+fn config_map_mirror(origin: &str, data: Value) -> k8s_openapi::api::core::v1::ConfigMap {
+    from_json(json!({
+        "metadata": {
+            "namespace": SET_NS,
+            "name": sluice_crds::mirror::mirror_name(SET, NS, origin),
+            "labels": {"sluice.dev/mirror": "true"},
+            "annotations": {
+                "sluice.dev/origin": format!("{NS}/{origin}"),
+                "sluice.dev/origin-resource-version": "7",
+                "kubectl.kubernetes.io/last-applied-configuration": "{}",
+            },
+        },
+        "data": data,
+        "binaryData": {"logo": "AAEC"},
+    }))
+}
+
+#[test]
+fn custom_header_entries_are_validated() {
+    use super::policy::{CustomHeaderError as E, MAX_CUSTOM_HEADERS, custom_header_list};
+    // (key, value, Ok(value set) or the error)
+    let cases: &[(&str, &str, Result<&str, E>)] = &[
+        ("X-Frame-Options", "DENY", Ok("DENY")),
+        (
+            "Content-Security-Policy",
+            "default-src 'self'",
+            Ok("default-src 'self'"),
+        ),
+        ("x-trailing-newline", "a b\n", Ok("a b")),
+        (
+            "Strict-Transport-Security",
+            "max-age=63072000",
+            Ok("max-age=63072000"),
+        ),
+        ("X Space", "v", Err(E::InvalidName)),
+        ("X:Colon", "v", Err(E::InvalidName)),
+        ("", "v", Err(E::InvalidName)),
+        ("X-Ünicode", "v", Err(E::InvalidName)),
+        ("Content-Length", "0", Err(E::Refused("content-length"))),
+        (
+            "Transfer-Encoding",
+            "chunked",
+            Err(E::Refused("transfer-encoding")),
+        ),
+        ("Connection", "close", Err(E::Refused("connection"))),
+        ("Upgrade", "websocket", Err(E::Refused("upgrade"))),
+        ("Keep-Alive", "timeout=5", Err(E::Refused("keep-alive"))),
+        ("Set-Cookie", "a=b", Err(E::SetCookie)),
+        ("X-Empty", "  ", Err(E::EmptyValue)),
+        ("X-Split", "a\r\nX-Injected: 1", Err(E::InvalidValue)),
+        ("X-Tab", "a\tb", Err(E::InvalidValue)),
+        ("X-Nul", "a\0b", Err(E::InvalidValue)),
+        ("X-Utf8", "café", Err(E::InvalidValue)),
+    ];
+    for (key, value, want) in cases {
+        let data = BTreeMap::from([((*key).to_owned(), (*value).to_owned())]);
+        let (headers, refused) = custom_header_list(&data);
+        match want {
+            Ok(v) => {
+                assert!(refused.is_empty(), "{key}: {refused:?}");
+                assert_eq!(headers.len(), 1, "{key}");
+                assert_eq!(headers[0].0.as_str(), key.to_ascii_lowercase(), "{key}");
+                assert_eq!(headers[0].1, *v, "{key}");
+            }
+            Err(e) => {
+                assert!(headers.is_empty(), "{key}: {headers:?}");
+                assert_eq!(refused, vec![((*key).to_owned(), e.clone())], "{key}");
+            }
+        }
+    }
+
+    // Names differ only in case: the first (in key order) is set, the other reported.
+    let data = BTreeMap::from([
+        ("X-A".to_owned(), "1".to_owned()),
+        ("x-a".to_owned(), "2".to_owned()),
+    ]);
+    let (headers, refused) = custom_header_list(&data);
+    assert_eq!(headers.len(), 1);
+    assert_eq!(headers[0].1, "1");
+    assert_eq!(refused, vec![("x-a".to_owned(), E::Duplicate)]);
+
+    // Beyond the cap, entries are reported, not set.
+    let data: BTreeMap<String, String> = (0..MAX_CUSTOM_HEADERS + 2)
+        .map(|i| (format!("x-h{i:03}"), "v".to_owned()))
+        .collect();
+    let (headers, refused) = custom_header_list(&data);
+    assert_eq!(headers.len(), MAX_CUSTOM_HEADERS);
+    assert_eq!(refused.len(), 2);
+    assert!(refused.iter().all(|(_, e)| *e == E::TooMany));
+}
+
+#[test]
+fn custom_headers_are_read_from_the_mirror() {
+    let spec = json!({"ingressClassName": CLASS, "rules": [rule("a.example", &[("/", "Prefix", "svc-a", num(80))])]});
+    let field = "metadata.annotations['nginx.ingress.kubernetes.io/custom-headers']";
+    let headers_of = |world: &World| {
+        let (snapshot, problems) = world.run();
+        let matched = snapshot.route("a.example", "/").expect("route");
+        let policy = matched.policy().clone();
+        (policy, problems)
+    };
+
+    // Mirrored: valid entries are set, refused ones reported, the Ingress served.
+    let mut world = World::new().with(ingress(
+        "a",
+        0,
+        json!({"nginx.ingress.kubernetes.io/custom-headers": "headers"}),
+        spec.clone(),
+    ));
+    world.state.upsert_config_map_mirror(config_map_mirror(
+        "headers",
+        json!({"X-Frame-Options": "DENY", "X-Team": "shop", "Content-Length": "1"}),
+    ));
+    let stored = &world.state.config_maps[&ObjectKey::new(NS, "headers")];
+    assert_eq!(stored.binary_data, None, "stripped to data");
+    assert_eq!(
+        stored.metadata.annotations.as_ref().map(|a| a.len()),
+        Some(1),
+        "only the origin annotation is kept"
+    );
+    let (policy, problems) = headers_of(&world);
+    let got: Vec<(&str, &str)> = policy
+        .custom_headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(got, [("x-frame-options", "DENY"), ("x-team", "shop")]);
+    assert_eq!(policy.summary(), ["custom-headers"]);
+    assert!(policy.denied.is_none());
+    assert_problems(
+        &problems,
+        &[problem("a", field, "entry \"Content-Length\"")],
+    );
+
+    // A changed ConfigMap changes the policy (so a new snapshot is published).
+    let mut changed = World::new().with(ingress(
+        "a",
+        0,
+        json!({"nginx.ingress.kubernetes.io/custom-headers": "headers"}),
+        spec.clone(),
+    ));
+    changed
+        .state
+        .upsert_config_map_mirror(config_map_mirror("headers", json!({"X-Team": "web"})));
+    assert_ne!(headers_of(&changed).0, policy);
+
+    // Not mirrored (yet): reported, served without headers, the shared inert policy.
+    let missing = World::new().with(ingress(
+        "a",
+        0,
+        json!({"nginx.ingress.kubernetes.io/custom-headers": "headers"}),
+        spec.clone(),
+    ));
+    let (policy, problems) = headers_of(&missing);
+    assert!(policy.inert && policy.custom_headers.is_empty());
+    assert_problems(&problems, &[problem("a", field, "not found")]);
+
+    // Another namespace's ConfigMap is refused even when a mirror of it exists.
+    let mut cross = World::new().with(ingress(
+        "a",
+        0,
+        json!({"nginx.ingress.kubernetes.io/custom-headers": "other/headers"}),
+        spec,
+    ));
+    let mut foreign = config_map_mirror("headers", json!({"X-A": "1"}));
+    if let Some(a) = foreign.metadata.annotations.as_mut() {
+        a.insert("sluice.dev/origin".into(), "other/headers".into());
+    }
+    cross.state.upsert_config_map_mirror(foreign);
+    let (policy, problems) = headers_of(&cross);
+    assert!(policy.custom_headers.is_empty());
+    assert_problems(&problems, &[problem("a", field, "another namespace")]);
+}

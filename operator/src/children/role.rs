@@ -1,9 +1,9 @@
 //! Role `X`: what a fleet may do in its own namespace, and nothing more.
 //!
 //! The data plane is exposed to the internet, so its namespaced rights are as narrow as RBAC
-//! allows: its own ConfigMap, the Secrets in its namespace (the operator mirrors the ones its
-//! Ingresses reference there, so it needs no cluster-wide Secret access), its own leader
-//! election Lease, and Events. Cluster-wide reads (Ingresses, IngressClasses, Services,
+//! allows: the ConfigMaps and Secrets in its namespace (its own ConfigMap, and the mirrors of
+//! what its Ingresses reference, so it needs no cluster-wide Secret or ConfigMap access), its
+//! own leader election Lease, and Events. Cluster-wide reads (Ingresses, IngressClasses, Services,
 //! EndpointSlices) come from the static ClusterRole `sluice-dataplane`.
 
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role};
@@ -23,9 +23,9 @@ fn rule(group: &str, resource: &str, names: Option<&str>, verbs: &[&str]) -> Pol
 
 /// The fleet's Role.
 ///
-/// - ConfigMap `X`: get/list/watch by name. `list` and `watch` with `resourceNames` are
-///   allowed only with a `metadata.name=X` field selector, which is how the data plane watches
-///   it.
+/// - ConfigMaps: get/list/watch in this namespace only: its own ConfigMap `X`, and the mirrors
+///   of the `custom-headers` ConfigMaps, which it lists by label (a rule with `resourceNames`
+///   cannot allow that, the mirrors' names are not known in advance).
 /// - Secrets: get/list/watch in this namespace only (the Role is namespaced).
 /// - Lease `X` (`coordination.k8s.io`): `create` cannot be limited by name in RBAC (the name is
 ///   not known at authorisation time), so it is a rule of its own; get/update/patch only on `X`.
@@ -35,7 +35,7 @@ pub fn desired_role(set: &IngressControllerSet) -> Role {
     Role {
         metadata: namespaced_meta(set),
         rules: Some(vec![
-            rule("", "configmaps", Some(&name), &["get", "list", "watch"]),
+            rule("", "configmaps", None, &["get", "list", "watch"]),
             rule("", "secrets", None, &["get", "list", "watch"]),
             rule("coordination.k8s.io", "leases", None, &["create"]),
             rule(
@@ -102,7 +102,7 @@ mod tests {
                 Some(vec![owner_reference(&s)])
             );
             let want = vec![
-                row("", "configmaps", Some(name), &["get", "list", "watch"]),
+                row("", "configmaps", None, &["get", "list", "watch"]),
                 row("", "secrets", None, &["get", "list", "watch"]),
                 row("coordination.k8s.io", "leases", None, &["create"]),
                 row(
@@ -129,8 +129,8 @@ mod tests {
                     "{forbidden} on {resource}"
                 );
             }
-            // Only Secrets may be read without a name, and never written.
-            if resource == "secrets" {
+            // Only Secrets and ConfigMaps may be read without a name, and never written.
+            if resource == "secrets" || resource == "configmaps" {
                 assert!(names.is_none());
                 assert!(
                     verbs
