@@ -1,5 +1,6 @@
-//! Secret mirroring: copies the Secrets that Ingresses of each set's class reference into the
-//! set's namespace, where the fleet's Role lets the data plane read them.
+//! Secret and ConfigMap mirroring: copies the Secrets (and the `custom-headers` ConfigMaps) that
+//! Ingresses of each set's class reference into the set's namespace, where the fleet's Role
+//! lets the data plane read them.
 //!
 //! RBAC cannot limit a watch to TLS Secrets, so the internet-facing data plane has no
 //! cluster-wide Secret access at all; the operator (not exposed to traffic) does this for it.
@@ -12,6 +13,8 @@
 //!   (`sluice.dev/mirror!=true`, labels and annotations dropped on arrival, since
 //!   `last-applied-configuration` can hold a Secret's data) and mirrors (`sluice.dev/mirror=true`).
 //!   The data of an origin is read with a GET only when its mirror has to be written.
+//! - ConfigMaps, metadata only, split the same way (origins and mirrors): ConfigMaps are
+//!   mirrored exactly like Secrets, each kind with its own plan, mirrors and Events.
 //! - Ingresses (stripped to class, TLS and the reference annotations), IngressClasses and sets.
 //!
 //! Each watch event marks the sets it concerns (a Secret: the sets whose Ingresses name it, or
@@ -19,6 +22,7 @@
 //! computes the plan ([`plan::plan`]) from the watches alone, so an idle pass makes no API
 //! call, and then copies, deletes and reports what the plan says.
 
+pub mod config_map;
 pub mod plan;
 pub mod refs;
 
@@ -27,7 +31,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt as _};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass, IngressSpec, IngressTLS};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, PartialObjectMeta, Preconditions};
@@ -42,7 +47,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use self::plan::Origin;
-use self::refs::{ClassScope, ObjectKey, Problem, References};
+use self::refs::{ClassScope, Kind, ObjectKey, Problem, Reference, References};
 use crate::apply::{DesiredHash, Outcome, ensure_with};
 use crate::children::labels::{SET_LABEL, SET_NAMESPACE_LABEL};
 use crate::children::mirror_secret::{desired_mirror, is_mirror_of};
@@ -62,25 +67,65 @@ const RETRY: Duration = Duration::from_secs(5);
 pub const REASON_NOT_FOUND: &str = "SecretNotFound";
 /// Reason of the Event on an Ingress that names a mirror instead of its origin.
 pub const REASON_MIRROR_REFERENCED: &str = "MirrorSecretReferenced";
+/// Reason of the Event on an Ingress that names a ConfigMap which does not exist.
+pub const REASON_CONFIG_MAP_NOT_FOUND: &str = "ConfigMapNotFound";
+/// Reason of the Event on an Ingress that names a mirror ConfigMap instead of its origin.
+pub const REASON_MIRROR_CONFIG_MAP_REFERENCED: &str = "MirrorConfigMapReferenced";
 
 type SecretMeta = PartialObjectMeta<Secret>;
+type ConfigMapMeta = PartialObjectMeta<ConfigMap>;
 
-/// A failed step of a pass; the pass goes on with the other Secrets and is retried.
+/// A kind mirroring copies: how its mirror is made from its origin.
+pub trait Mirrored:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + std::fmt::Debug
+    + serde::Serialize
+    + serde::de::DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    const KIND: Kind;
+    const KIND_NAME: &'static str;
+    fn desired(set: &IngressControllerSet, origin: &Self) -> Self;
+}
+
+impl Mirrored for Secret {
+    const KIND: Kind = Kind::Secret;
+    const KIND_NAME: &'static str = "Secret";
+    fn desired(set: &IngressControllerSet, origin: &Self) -> Self {
+        desired_mirror(set, origin)
+    }
+}
+
+impl Mirrored for ConfigMap {
+    const KIND: Kind = Kind::ConfigMap;
+    const KIND_NAME: &'static str = "ConfigMap";
+    fn desired(set: &IngressControllerSet, origin: &Self) -> Self {
+        config_map::desired_mirror(set, origin)
+    }
+}
+
+/// A failed step of a pass; the pass goes on with the other objects and is retried.
 #[derive(Debug, Error)]
 pub enum MirrorError {
-    #[error("reading origin Secret {origin}: {source}")]
+    #[error("reading origin {kind} {origin}: {source}")]
     ReadOrigin {
+        kind: Kind,
         origin: ObjectKey,
         source: kube::Error,
     },
-    #[error("writing mirror Secret {mirror} (of {origin}): {source}")]
+    #[error("writing mirror {kind} {mirror} (of {origin}): {source}")]
     Write {
+        kind: Kind,
         origin: ObjectKey,
         mirror: ObjectKey,
         source: crate::error::Error,
     },
-    #[error("deleting mirror Secret {mirror}: {source}")]
+    #[error("deleting mirror {kind} {mirror}: {source}")]
     Delete {
+        kind: Kind,
         mirror: ObjectKey,
         source: kube::Error,
     },
@@ -98,6 +143,8 @@ struct Dirty {
 #[derive(Debug, Default)]
 struct Index {
     by_origin: HashMap<ObjectKey, BTreeSet<ObjectKey>>,
+    /// Origin ConfigMaps (a Secret and a ConfigMap of one name are different origins).
+    by_config_map: HashMap<ObjectKey, BTreeSet<ObjectKey>>,
     by_ingress: HashMap<ObjectKey, BTreeSet<ObjectKey>>,
 }
 
@@ -197,11 +244,14 @@ pub fn strip_ingress(ingress: &mut Ingress) {
         a.into_iter()
             .filter(|(k, _)| {
                 k == refs::LEGACY_CLASS_ANNOTATION
-                    || refs::SECRET_ANNOTATIONS.iter().any(|key| {
-                        k.strip_prefix(refs::SLUICE_PREFIX)
-                            .or_else(|| k.strip_prefix(refs::NGINX_PREFIX))
-                            == Some(*key)
-                    })
+                    || refs::SECRET_ANNOTATIONS
+                        .iter()
+                        .chain(refs::CONFIG_MAP_ANNOTATIONS)
+                        .any(|key| {
+                            k.strip_prefix(refs::SLUICE_PREFIX)
+                                .or_else(|| k.strip_prefix(refs::NGINX_PREFIX))
+                                == Some(*key)
+                        })
             })
             .collect::<BTreeMap<_, _>>()
     });
@@ -231,8 +281,8 @@ pub fn strip_ingress(ingress: &mut Ingress) {
 /// An origin needs only its identity and resourceVersion. Its labels and annotations are
 /// dropped on arrival: `kubectl.kubernetes.io/last-applied-configuration` holds the whole
 /// Secret, data included, when it was applied client-side.
-pub fn strip_origin(secret: &mut SecretMeta) {
-    let meta = &mut secret.metadata;
+pub fn strip_origin<K>(object: &mut PartialObjectMeta<K>) {
+    let meta = &mut object.metadata;
     *meta = ObjectMeta {
         name: meta.name.take(),
         namespace: meta.namespace.take(),
@@ -243,8 +293,8 @@ pub fn strip_origin(secret: &mut SecretMeta) {
 }
 
 /// A mirror keeps its labels (whose set it is) and the two origin annotations.
-pub fn strip_mirror(secret: &mut SecretMeta) {
-    let meta = &mut secret.metadata;
+pub fn strip_mirror<K>(object: &mut PartialObjectMeta<K>) {
+    let meta = &mut object.metadata;
     let annotations = meta.annotations.take().map(|a| {
         a.into_iter()
             .filter(|(k, _)| k == ORIGIN_ANNOTATION || k == ORIGIN_VERSION_ANNOTATION)
@@ -302,6 +352,8 @@ pub async fn run(client: kube::Client, recorder: Recorder, metrics: Arc<Metrics>
     let (ingresses, ingresses_writer) = reflector::store::<Ingress>();
     let (origins, origins_writer) = reflector::store::<SecretMeta>();
     let (mirrors, mirrors_writer) = reflector::store::<SecretMeta>();
+    let (config_map_origins, config_map_origins_writer) = reflector::store::<ConfigMapMeta>();
+    let (config_map_mirrors, config_map_mirrors_writer) = reflector::store::<ConfigMapMeta>();
 
     let for_ingresses = sets.clone();
     // The watches end with mirroring (leadership lost, shutdown).
@@ -360,13 +412,43 @@ pub async fn run(client: kube::Client, recorder: Recorder, metrics: Arc<Metrics>
             mirrors_writer,
             watcher(
                 Api::<SecretMeta>::all(client.clone()),
-                cfg.labels(&format!("{MIRROR_LABEL}=true")),
+                cfg.clone().labels(&format!("{MIRROR_LABEL}=true")),
             )
             .default_backoff()
             .modify(strip_mirror),
             "mirror Secret (metadata)",
             triggers.clone(),
             |secret, t| t.mark(set_of_mirror(&secret.metadata)),
+        ),
+        pump(
+            config_map_origins_writer,
+            watcher(
+                Api::<ConfigMapMeta>::all(client.clone()),
+                cfg.clone().labels(&format!("{MIRROR_LABEL}!=true")),
+            )
+            .default_backoff()
+            .modify(strip_origin),
+            "ConfigMap (metadata)",
+            triggers.clone(),
+            |config_map, t| {
+                let key = ObjectKey::of(&config_map.metadata);
+                let marked = t.index().by_config_map.get(&key).cloned();
+                if let Some(marked) = marked {
+                    t.mark(marked);
+                }
+            },
+        ),
+        pump(
+            config_map_mirrors_writer,
+            watcher(
+                Api::<ConfigMapMeta>::all(client.clone()),
+                cfg.labels(&format!("{MIRROR_LABEL}=true")),
+            )
+            .default_backoff()
+            .modify(strip_mirror),
+            "mirror ConfigMap (metadata)",
+            triggers.clone(),
+            |config_map, t| t.mark(set_of_mirror(&config_map.metadata)),
         ),
     ]);
 
@@ -377,13 +459,18 @@ pub async fn run(client: kube::Client, recorder: Recorder, metrics: Arc<Metrics>
         ("Ingresses", ingresses.wait_until_ready().await),
         ("Secrets", origins.wait_until_ready().await),
         ("mirror Secrets", mirrors.wait_until_ready().await),
+        ("ConfigMaps", config_map_origins.wait_until_ready().await),
+        (
+            "mirror ConfigMaps",
+            config_map_mirrors.wait_until_ready().await,
+        ),
     ] {
         if ready.is_err() {
             tracing::error!(watch = what, "mirroring stopped: its watch ended");
             return;
         }
     }
-    tracing::info!("mirroring Secrets for the sets' fleets");
+    tracing::info!("mirroring Secrets and ConfigMaps for the sets' fleets");
 
     let mut worker = Worker {
         client,
@@ -394,6 +481,8 @@ pub async fn run(client: kube::Client, recorder: Recorder, metrics: Arc<Metrics>
         ingresses,
         origins,
         mirrors,
+        config_map_origins,
+        config_map_mirrors,
         triggers: triggers.clone(),
         state: HashMap::new(),
     };
@@ -443,9 +532,12 @@ pub async fn run(client: kube::Client, recorder: Recorder, metrics: Arc<Metrics>
 #[derive(Debug, Default)]
 struct SetState {
     origins: BTreeSet<ObjectKey>,
+    config_maps: BTreeSet<ObjectKey>,
     ingresses: BTreeSet<ObjectKey>,
     /// Mirror name -> resourceVersion when last written or compared in full.
     verified: HashMap<String, String>,
+    /// The same for the mirror ConfigMaps (a mirror Secret and ConfigMap may share a name).
+    verified_config_maps: HashMap<String, String>,
     /// Problems already reported as Events: (problem, the Ingress's uid). Reported once per
     /// change, not on every pass.
     reported: BTreeSet<(Problem, Option<String>)>,
@@ -460,24 +552,40 @@ struct Worker {
     ingresses: Store<Ingress>,
     origins: Store<SecretMeta>,
     mirrors: Store<SecretMeta>,
+    config_map_origins: Store<ConfigMapMeta>,
+    config_map_mirrors: Store<ConfigMapMeta>,
     triggers: Arc<Triggers>,
     state: HashMap<ObjectKey, SetState>,
 }
 
-impl Worker {
-    fn origin(&self, key: &ObjectKey) -> Origin {
-        let r = ObjectRef::new(&key.name).within(&key.namespace);
-        if self.mirrors.get(&r).is_some() {
-            return Origin::IsMirror;
-        }
-        match self.origins.get(&r) {
-            None => Origin::Missing,
-            Some(meta) => Origin::Present {
-                resource_version: meta.metadata.resource_version.clone().unwrap_or_default(),
-            },
-        }
+/// What the metadata watches say about an origin of kind `K`.
+fn origin_in<K: Mirrored>(
+    origins: &Store<PartialObjectMeta<K>>,
+    mirrors: &Store<PartialObjectMeta<K>>,
+    key: &ObjectKey,
+) -> Origin {
+    let r = ObjectRef::new(&key.name).within(&key.namespace);
+    if mirrors.get(&r).is_some() {
+        return Origin::IsMirror;
     }
+    match origins.get(&r) {
+        None => Origin::Missing,
+        Some(meta) => Origin::Present {
+            resource_version: meta.metadata.resource_version.clone().unwrap_or_default(),
+        },
+    }
+}
 
+/// Referenced origins of one kind that were not mirrored, for Events.
+#[derive(Debug, Default)]
+struct Unmirrored {
+    /// They do not exist.
+    missing: Vec<ObjectKey>,
+    /// They are mirrors themselves.
+    refused: Vec<ObjectKey>,
+}
+
+impl Worker {
     /// One pass for one set; returns what failed (the rest was done).
     async fn pass(&mut self, key: &ObjectKey) -> Vec<MirrorError> {
         let Some(set) = self
@@ -486,7 +594,7 @@ impl Worker {
         else {
             // Gone: garbage collection removes its mirrors through their owner reference.
             let old = self.state.remove(key).unwrap_or_default();
-            self.forget(key, &old.origins, &old.ingresses);
+            self.forget(key, &old);
             return Vec::new();
         };
         let class = self
@@ -501,36 +609,103 @@ impl Worker {
             Some(scope) => refs::references(scope, self.ingresses.state().iter().map(|i| &**i)),
             None => References::default(),
         };
-        let mine = self
-            .mirrors
-            .state_filter(|m| is_mirror_of(&m.metadata, &set));
-        let metas: Vec<&ObjectMeta> = mine.iter().map(|m| &m.metadata).collect();
         let mut state = self.state.remove(key).unwrap_or_default();
-        let plan = plan::plan(
-            &set,
-            refs.secrets.keys(),
-            |k| self.origin(k),
-            &metas,
-            &state.verified,
-        );
-
         let mut errors = Vec::new();
+        let secrets = self
+            .sync(
+                &set,
+                key,
+                &refs.secrets,
+                &self.origins,
+                &self.mirrors,
+                &mut state.verified,
+                &mut errors,
+            )
+            .await;
+        let config_maps = self
+            .sync(
+                &set,
+                key,
+                &refs.config_maps,
+                &self.config_map_origins,
+                &self.config_map_mirrors,
+                &mut state.verified_config_maps,
+                &mut errors,
+            )
+            .await;
+
+        let problems = problems(&refs, &secrets, &config_maps);
+        self.report(&set, problems, &mut state).await;
+
+        let origins: BTreeSet<ObjectKey> = refs.secrets.keys().cloned().collect();
+        let config_maps: BTreeSet<ObjectKey> = refs.config_maps.keys().cloned().collect();
+        {
+            let mut index = self.triggers.index();
+            reindex(&mut index.by_origin, key, &state.origins, &origins);
+            reindex(
+                &mut index.by_config_map,
+                key,
+                &state.config_maps,
+                &config_maps,
+            );
+            reindex(
+                &mut index.by_ingress,
+                key,
+                &state.ingresses,
+                &refs.ingresses,
+            );
+        }
+        state.origins = origins;
+        state.config_maps = config_maps;
+        state.ingresses = refs.ingresses;
+        self.state.insert(key.clone(), state);
+        errors
+    }
+
+    fn forget(&self, set: &ObjectKey, old: &SetState) {
+        let none = BTreeSet::new();
+        let mut index = self.triggers.index();
+        reindex(&mut index.by_origin, set, &old.origins, &none);
+        reindex(&mut index.by_config_map, set, &old.config_maps, &none);
+        reindex(&mut index.by_ingress, set, &old.ingresses, &none);
+    }
+
+    /// Copies and deletes the mirrors of one kind for `set` as the plan says; returns the
+    /// referenced origins that could not be mirrored. Failures go to `errors`.
+    #[allow(clippy::too_many_arguments)] // one kind's watches and state, borrowed apart
+    async fn sync<K: Mirrored>(
+        &self,
+        set: &IngressControllerSet,
+        key: &ObjectKey,
+        referenced: &BTreeMap<ObjectKey, Vec<Reference>>,
+        origins: &Store<PartialObjectMeta<K>>,
+        mirrors: &Store<PartialObjectMeta<K>>,
+        verified: &mut HashMap<String, String>,
+        errors: &mut Vec<MirrorError>,
+    ) -> Unmirrored {
+        let mine = mirrors.state_filter(|m| is_mirror_of(&m.metadata, set));
+        let metas: Vec<&ObjectMeta> = mine.iter().map(|m| &m.metadata).collect();
+        let plan = plan::plan(
+            set,
+            referenced.keys(),
+            |k| origin_in(origins, mirrors, k),
+            &metas,
+            verified,
+        );
         let mut missing = plan.missing.clone();
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &key.namespace);
+        let api: Api<K> = Api::namespaced(self.client.clone(), &key.namespace);
         for origin in &plan.copy {
-            let api: Api<Secret> = Api::namespaced(self.client.clone(), &origin.namespace);
-            match api.get_opt(&origin.name).await {
+            let origin_api: Api<K> = Api::namespaced(self.client.clone(), &origin.namespace);
+            match origin_api.get_opt(&origin.name).await {
                 Err(source) => errors.push(MirrorError::ReadOrigin {
+                    kind: K::KIND,
                     origin: origin.clone(),
                     source,
                 }),
                 // Deleted since the watch saw it; the watch will say so too.
                 Ok(None) => missing.push(origin.clone()),
-                Ok(Some(secret)) => {
-                    if let Err(e) = self
-                        .write(&set, &secrets, origin, &secret, &mut state)
-                        .await
-                    {
+                Ok(Some(object)) => {
+                    if let Err(e) = self.write(set, &api, origin, &object, verified).await {
                         errors.push(e);
                     }
                 }
@@ -542,59 +717,32 @@ impl Worker {
                 .find(|m| m.name.as_deref() == Some(name.as_str()))
                 .and_then(|m| m.uid.clone());
             let params = DeleteParams {
-                // Never a Secret recreated under the same name since the watch saw ours.
+                // Never an object recreated under the same name since the watch saw ours.
                 preconditions: Some(Preconditions {
                     uid,
                     resource_version: None,
                 }),
                 ..DeleteParams::default()
             };
-            match secrets.delete(name, &params).await {
+            match api.delete(name, &params).await {
                 Ok(_) => {
-                    tracing::info!(set = %key, mirror = %name, "deleted mirror Secret nobody references");
+                    tracing::info!(set = %key, mirror = %name, kind = K::KIND_NAME, "deleted mirror nobody references");
                     self.count_write(key);
                 }
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
                 Err(source) => errors.push(MirrorError::Delete {
+                    kind: K::KIND,
                     mirror: ObjectKey::new(&key.namespace, name),
                     source,
                 }),
             }
-            state.verified.remove(name);
+            verified.remove(name);
         }
-        state
-            .verified
-            .retain(|name, _| metas.iter().any(|m| m.name.as_deref() == Some(name)));
-
-        let problems = problems(&refs, &missing, &plan.refused);
-        self.report(&set, problems, &mut state).await;
-
-        let origins: BTreeSet<ObjectKey> = refs.secrets.keys().cloned().collect();
-        {
-            let mut index = self.triggers.index();
-            reindex(&mut index.by_origin, key, &state.origins, &origins);
-            reindex(
-                &mut index.by_ingress,
-                key,
-                &state.ingresses,
-                &refs.ingresses,
-            );
+        verified.retain(|name, _| metas.iter().any(|m| m.name.as_deref() == Some(name)));
+        Unmirrored {
+            missing,
+            refused: plan.refused,
         }
-        state.origins = origins;
-        state.ingresses = refs.ingresses;
-        self.state.insert(key.clone(), state);
-        errors
-    }
-
-    fn forget(
-        &self,
-        set: &ObjectKey,
-        origins: &BTreeSet<ObjectKey>,
-        ingresses: &BTreeSet<ObjectKey>,
-    ) {
-        let mut index = self.triggers.index();
-        reindex(&mut index.by_origin, set, origins, &BTreeSet::new());
-        reindex(&mut index.by_ingress, set, ingresses, &BTreeSet::new());
     }
 
     fn count_write(&self, set: &ObjectKey) {
@@ -608,13 +756,13 @@ impl Worker {
     }
 
     /// Writes the mirror of `origin` (server-side apply, skipped when it already matches).
-    async fn write(
+    async fn write<K: Mirrored>(
         &self,
         set: &IngressControllerSet,
-        secrets: &Api<Secret>,
+        api: &Api<K>,
         key: &ObjectKey,
-        origin: &Secret,
-        state: &mut SetState,
+        origin: &K,
+        verified: &mut HashMap<String, String>,
     ) -> Result<(), MirrorError> {
         if origin
             .labels()
@@ -624,30 +772,30 @@ impl Worker {
             // Labelled a mirror since the watch saw it; the mirror watch will wake us.
             return Ok(());
         }
-        let desired = desired_mirror(set, origin);
+        let desired = K::desired(set, origin);
         let name = desired.name_any();
         let set_key = set_key(set);
         let err = |source| MirrorError::Write {
+            kind: K::KIND,
             origin: key.clone(),
             mirror: ObjectKey::new(&set_key.namespace, &name),
             source,
         };
-        let mut result = ensure_with(secrets, set, "Secret", &desired, DesiredHash::Omit).await;
+        let mut result = ensure_with(api, set, K::KIND_NAME, &desired, DesiredHash::Omit).await;
         if let Err(crate::error::Error::Kube(kube::Error::Api(s))) = &result
             && s.code == 422
         {
             // A Secret's type is immutable: the origin was recreated with another type.
-            tracing::info!(set = %set_key, mirror = %name, "recreating mirror Secret: {}", s.message);
-            secrets
-                .delete(&name, &DeleteParams::default())
+            tracing::info!(set = %set_key, mirror = %name, kind = K::KIND_NAME, "recreating mirror: {}", s.message);
+            api.delete(&name, &DeleteParams::default())
                 .await
                 .map_err(|e| err(e.into()))?;
-            result = ensure_with(secrets, set, "Secret", &desired, DesiredHash::Omit).await;
+            result = ensure_with(api, set, K::KIND_NAME, &desired, DesiredHash::Omit).await;
         }
         match result.map_err(err)? {
             Ok((outcome, live)) => {
                 if let Some(rv) = live.resource_version() {
-                    state.verified.insert(name.clone(), rv);
+                    verified.insert(name.clone(), rv);
                 }
                 if outcome != Outcome::Unchanged {
                     self.count_write(&set_key);
@@ -655,16 +803,18 @@ impl Worker {
                         set = %set_key,
                         origin = %key,
                         mirror = %name,
-                        origin_version = ?origin.metadata.resource_version,
+                        kind = K::KIND_NAME,
+                        origin_version = ?origin.meta().resource_version,
                         ?outcome,
-                        "mirrored Secret"
+                        "mirrored"
                     );
                 }
             }
             Err(foreign) => tracing::warn!(
                 set = %set_key,
                 origin = %key,
-                "Secret {}/{} exists without this set's labels; Sluice does not modify objects it does not own, so {key} is not mirrored",
+                "{} {}/{} exists without this set's labels; Sluice does not modify objects it does not own, so {key} is not mirrored",
+                K::KIND_NAME,
                 set_key.namespace,
                 foreign.name
             ),
@@ -714,27 +864,52 @@ impl Worker {
     }
 }
 
-/// The problems of one pass, as Events on the Ingresses that name the Secrets.
-fn problems(refs: &References, missing: &[ObjectKey], refused: &[ObjectKey]) -> Vec<Problem> {
+/// The problems of one pass, as Events on the Ingresses that name the Secrets and ConfigMaps.
+fn problems(refs: &References, secrets: &Unmirrored, config_maps: &Unmirrored) -> Vec<Problem> {
     let mut out = refs.problems.clone();
-    let mut each =
-        |keys: &[ObjectKey], reason: &'static str, what: &dyn Fn(&ObjectKey) -> String| {
-            for key in keys {
-                for r in refs.secrets.get(key).into_iter().flatten() {
-                    out.push(Problem {
-                        ingress: r.ingress.clone(),
-                        reason,
-                        message: format!("{}: {}", r.field, what(key)),
-                    });
-                }
+    let mut each = |named: &BTreeMap<ObjectKey, Vec<Reference>>,
+                    keys: &[ObjectKey],
+                    reason: &'static str,
+                    what: &dyn Fn(&ObjectKey) -> String| {
+        for key in keys {
+            for r in named.get(key).into_iter().flatten() {
+                out.push(Problem {
+                    ingress: r.ingress.clone(),
+                    reason,
+                    message: format!("{}: {}", r.field, what(key)),
+                });
             }
-        };
-    each(missing, REASON_NOT_FOUND, &|k| {
+        }
+    };
+    each(&refs.secrets, &secrets.missing, REASON_NOT_FOUND, &|k| {
         format!("Secret {k} does not exist; the fleet gets no copy of it until it does")
     });
-    each(refused, REASON_MIRROR_REFERENCED, &|k| {
-        format!("Secret {k} is a copy Sluice made for a fleet; name the original Secret instead")
-    });
+    each(
+        &refs.secrets,
+        &secrets.refused,
+        REASON_MIRROR_REFERENCED,
+        &|k| {
+            format!(
+                "Secret {k} is a copy Sluice made for a fleet; name the original Secret instead"
+            )
+        },
+    );
+    each(
+        &refs.config_maps,
+        &config_maps.missing,
+        REASON_CONFIG_MAP_NOT_FOUND,
+        &|k| format!("ConfigMap {k} does not exist; the fleet gets no copy of it until it does"),
+    );
+    each(
+        &refs.config_maps,
+        &config_maps.refused,
+        REASON_MIRROR_CONFIG_MAP_REFERENCED,
+        &|k| {
+            format!(
+                "ConfigMap {k} is a copy Sluice made for a fleet; name the original ConfigMap instead"
+            )
+        },
+    );
     out.sort();
     out.dedup();
     out
@@ -899,7 +1074,14 @@ mod tests {
                 },
             ],
         );
-        let out = problems(&refs, &[gone], &[]);
+        let out = problems(
+            &refs,
+            &Unmirrored {
+                missing: vec![gone],
+                refused: Vec::new(),
+            },
+            &Unmirrored::default(),
+        );
         let messages: Vec<String> = out
             .iter()
             .map(|p| format!("{} {} {}", p.ingress, p.reason, p.message))
@@ -911,5 +1093,62 @@ mod tests {
                 "shop/b SecretNotFound spec.tls[2].secretName: Secret shop/gone does not exist; the fleet gets no copy of it until it does",
             ]
         );
+    }
+
+    #[test]
+    fn config_map_problems_and_stripping() {
+        let headers = key("shop", "headers");
+        let copy = key("edge", "x-m-0000000000000000");
+        let mut refs = References::default();
+        for (origin, ingress) in [(&headers, "a"), (&copy, "b")] {
+            refs.config_maps.insert(
+                origin.clone(),
+                vec![refs::Reference {
+                    ingress: key("shop", ingress),
+                    field: "metadata.annotations[sluice.dev/custom-headers]".into(),
+                }],
+            );
+        }
+        // A Secret of the same name is another origin: its absence says nothing here.
+        refs.secrets.insert(headers.clone(), Vec::new());
+        let out = problems(
+            &refs,
+            &Unmirrored::default(),
+            &Unmirrored {
+                missing: vec![headers],
+                refused: vec![copy],
+            },
+        );
+        let reasons: Vec<(String, &str)> = out
+            .iter()
+            .map(|p| (p.ingress.to_string(), p.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("shop/a".to_owned(), REASON_CONFIG_MAP_NOT_FOUND),
+                ("shop/b".to_owned(), REASON_MIRROR_CONFIG_MAP_REFERENCED),
+            ]
+        );
+        assert!(
+            out[0]
+                .message
+                .contains("ConfigMap shop/headers does not exist")
+        );
+
+        let mut ing = ingress("shop", "web", Some("public"), None);
+        ing.metadata.annotations = Some(BTreeMap::from([
+            (
+                "nginx.ingress.kubernetes.io/custom-headers".to_owned(),
+                "headers".to_owned(),
+            ),
+            (
+                "nginx.ingress.kubernetes.io/proxy-body-size".to_owned(),
+                "1m".to_owned(),
+            ),
+        ]));
+        strip_ingress(&mut ing);
+        let kept: Vec<&String> = ing.metadata.annotations.as_ref().unwrap().keys().collect();
+        assert_eq!(kept, ["nginx.ingress.kubernetes.io/custom-headers"]);
     }
 }

@@ -1,10 +1,11 @@
-//! Which Secrets a set's fleet needs: the pure part of mirroring.
+//! Which Secrets and ConfigMaps a set's fleet needs: the pure part of mirroring.
 //!
 //! An Ingress belongs to a set's class exactly as the data plane decides it
 //! (`dataplane/src/translate/class.rs`), so the operator never copies a Secret into a set's
 //! namespace for an Ingress that fleet does not serve. Its Secret references are
 //! `spec.tls[].secretName` and the annotations listed in [`SECRET_ANNOTATIONS`]; adding a key
-//! there is all it takes to mirror one more kind of Secret.
+//! there is all it takes to mirror one more kind of Secret. Its ConfigMap references are the
+//! annotations listed in [`CONFIG_MAP_ANNOTATIONS`], under the same rules.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -30,10 +31,37 @@ pub const SECRET_ANNOTATIONS: &[&str] = &[
     "proxy-ssl-secret",
 ];
 
+/// Annotation keys (without prefix) whose value names a ConfigMap the data plane reads, as
+/// `name` or `namespace/name` (the Ingress's own namespace only, as for Secrets).
+pub const CONFIG_MAP_ANNOTATIONS: &[&str] = &[
+    // Response headers (header name -> value) set on every response of the Ingress.
+    "custom-headers",
+];
+
 /// Reason of the Event for a reference that is not a valid Secret name.
 pub const REASON_INVALID: &str = "InvalidSecretReference";
 /// Reason of the Event for a reference into another namespace.
 pub const REASON_CROSS_NAMESPACE: &str = "CrossNamespaceSecretRefused";
+/// Reason of the Event for a reference that is not a valid ConfigMap name.
+pub const REASON_INVALID_CONFIG_MAP: &str = "InvalidConfigMapReference";
+/// Reason of the Event for a ConfigMap reference into another namespace.
+pub const REASON_CROSS_NAMESPACE_CONFIG_MAP: &str = "CrossNamespaceConfigMapRefused";
+
+/// The kinds of object mirrored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Secret,
+    ConfigMap,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Secret => "Secret",
+            Kind::ConfigMap => "ConfigMap",
+        })
+    }
+}
 
 /// A namespaced object's identity.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -114,12 +142,14 @@ pub struct Problem {
     pub message: String,
 }
 
-/// The Secrets one set's Ingresses reference.
+/// The Secrets and ConfigMaps one set's Ingresses reference.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct References {
     /// Origin Secret -> every place that names it (an origin appears once however often it is
     /// named).
     pub secrets: BTreeMap<ObjectKey, Vec<Reference>>,
+    /// Origin ConfigMap -> every place that names it.
+    pub config_maps: BTreeMap<ObjectKey, Vec<Reference>>,
     /// References that are not mirrored, and why.
     pub problems: Vec<Problem>,
     /// Every Ingress of the set's class (whether or not it names a Secret), so a later change
@@ -130,15 +160,16 @@ pub struct References {
 /// Why a reference is not mirrored.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum RefError {
-    #[error("{value:?} is not a Secret name or namespace/name")]
-    Invalid { value: String },
+    #[error("{value:?} is not a {kind} name or namespace/name")]
+    Invalid { kind: Kind, value: String },
     /// As ingress-nginx since 1.12 (`allow-cross-namespace-resources: false`): a reference into
     /// another namespace would let anyone who can write an Ingress have the fleet use (and
-    /// serve) a Secret of a namespace they cannot read.
+    /// serve) a Secret (or publish a ConfigMap) of a namespace they cannot read.
     #[error(
-        "names Secret {namespace}/{name} in another namespace; Sluice mirrors only Secrets from the Ingress's own namespace {ingress_namespace}"
+        "names {kind} {namespace}/{name} in another namespace; Sluice mirrors only {kind}s from the Ingress's own namespace {ingress_namespace}"
     )]
     CrossNamespace {
+        kind: Kind,
         namespace: String,
         name: String,
         ingress_namespace: String,
@@ -148,8 +179,20 @@ pub enum RefError {
 impl RefError {
     pub fn reason(&self) -> &'static str {
         match self {
-            RefError::Invalid { .. } => REASON_INVALID,
-            RefError::CrossNamespace { .. } => REASON_CROSS_NAMESPACE,
+            RefError::Invalid {
+                kind: Kind::Secret, ..
+            } => REASON_INVALID,
+            RefError::CrossNamespace {
+                kind: Kind::Secret, ..
+            } => REASON_CROSS_NAMESPACE,
+            RefError::Invalid {
+                kind: Kind::ConfigMap,
+                ..
+            } => REASON_INVALID_CONFIG_MAP,
+            RefError::CrossNamespace {
+                kind: Kind::ConfigMap,
+                ..
+            } => REASON_CROSS_NAMESPACE_CONFIG_MAP,
         }
     }
 }
@@ -176,7 +219,14 @@ fn is_dns1123_label(s: &str) -> bool {
 /// Parses a Secret reference written on an Ingress in `ingress_namespace`: `name`, or
 /// `namespace/name` where the namespace must be the Ingress's own.
 pub fn parse_secret_ref(value: &str, ingress_namespace: &str) -> Result<ObjectKey, RefError> {
+    parse_ref(Kind::Secret, value, ingress_namespace)
+}
+
+/// Parses a reference to an object of `kind` (both are named by RFC 1123 subdomains) with the
+/// rules of [`parse_secret_ref`].
+pub fn parse_ref(kind: Kind, value: &str, ingress_namespace: &str) -> Result<ObjectKey, RefError> {
     let invalid = || RefError::Invalid {
+        kind,
         value: value.to_owned(),
     };
     let trimmed = value.trim();
@@ -189,6 +239,7 @@ pub fn parse_secret_ref(value: &str, ingress_namespace: &str) -> Result<ObjectKe
     }
     if namespace != ingress_namespace {
         return Err(RefError::CrossNamespace {
+            kind,
             namespace: namespace.to_owned(),
             name: name.to_owned(),
             ingress_namespace: ingress_namespace.to_owned(),
@@ -222,13 +273,16 @@ fn raw_references(ingress: &Ingress) -> Vec<(String, &str)> {
             }
         }
     }
-    for key in SECRET_ANNOTATIONS {
-        if let Some((full, value)) = annotation(ingress, key).filter(|(_, v)| !v.trim().is_empty())
-        {
-            out.push((format!("metadata.annotations[{full}]"), value));
-        }
-    }
+    out.extend(annotation_references(ingress, SECRET_ANNOTATIONS));
     out
+}
+
+/// The non-empty values of `keys` on one Ingress, as `(field, raw value)`.
+fn annotation_references<'a>(ingress: &'a Ingress, keys: &[&str]) -> Vec<(String, &'a str)> {
+    keys.iter()
+        .filter_map(|key| annotation(ingress, key).filter(|(_, v)| !v.trim().is_empty()))
+        .map(|(full, value)| (format!("metadata.annotations[{full}]"), value))
+        .collect()
 }
 
 /// The Secrets referenced by the Ingresses of `scope`'s class, and the references refused.
@@ -247,6 +301,7 @@ pub fn references<'a>(
             // spec.tls[].secretName is a plain name: a "/" in it is invalid, not a namespace.
             let parsed = if field.starts_with("spec.tls") && value.contains('/') {
                 Err(RefError::Invalid {
+                    kind: Kind::Secret,
                     value: value.to_owned(),
                 })
             } else {
@@ -257,6 +312,23 @@ pub fn references<'a>(
                     ingress: key.clone(),
                     field,
                 }),
+                Err(e) => refs.problems.push(Problem {
+                    ingress: key.clone(),
+                    reason: e.reason(),
+                    message: format!("{field}: {e}"),
+                }),
+            }
+        }
+        for (field, value) in annotation_references(ingress, CONFIG_MAP_ANNOTATIONS) {
+            match parse_ref(Kind::ConfigMap, value, &key.namespace) {
+                Ok(config_map) => refs
+                    .config_maps
+                    .entry(config_map)
+                    .or_default()
+                    .push(Reference {
+                        ingress: key.clone(),
+                        field,
+                    }),
                 Err(e) => refs.problems.push(Problem {
                     ingress: key.clone(),
                     reason: e.reason(),
@@ -392,12 +464,18 @@ mod tests {
     fn parse_refs() {
         let cross = |ns: &str, name: &str| {
             Err(RefError::CrossNamespace {
+                kind: Kind::Secret,
                 namespace: ns.into(),
                 name: name.into(),
                 ingress_namespace: "shop".into(),
             })
         };
-        let invalid = |v: &str| Err(RefError::Invalid { value: v.into() });
+        let invalid = |v: &str| {
+            Err(RefError::Invalid {
+                kind: Kind::Secret,
+                value: v.into(),
+            })
+        };
         let cases: Vec<(&str, Result<ObjectKey, RefError>)> = vec![
             ("tls", Ok(ObjectKey::new("shop", "tls"))),
             (" tls ", Ok(ObjectKey::new("shop", "tls"))),
@@ -606,6 +684,75 @@ mod tests {
                 "metadata.annotations[sluice.dev/auth-secret]: names Secret kube-system/admin"
             ),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn config_map_references() {
+        let ings = [
+            ingress(
+                "shop",
+                "a",
+                Some("public"),
+                &[("nginx.ingress.kubernetes.io/custom-headers", "headers")],
+                &["headers"],
+            ),
+            ingress(
+                "shop",
+                "b",
+                Some("public"),
+                &[("sluice.dev/custom-headers", "shop/headers")],
+                &[],
+            ),
+            ingress(
+                "shop",
+                "c",
+                Some("public"),
+                &[("sluice.dev/custom-headers", "kube-system/coredns")],
+                &[],
+            ),
+            ingress(
+                "shop",
+                "d",
+                Some("public"),
+                &[("nginx.ingress.kubernetes.io/custom-headers", "Bad_Name")],
+                &[],
+            ),
+            ingress(
+                "shop",
+                "e",
+                Some("private"),
+                &[("nginx.ingress.kubernetes.io/custom-headers", "private")],
+                &[],
+            ),
+        ];
+        let refs = references(&scope("public", false), &ings);
+        // A Secret and a ConfigMap of one name are two origins of two kinds.
+        assert_eq!(keys(&refs), ["shop/headers"]);
+        let config_maps: Vec<String> = refs.config_maps.keys().map(ToString::to_string).collect();
+        assert_eq!(config_maps, ["shop/headers"]);
+        let fields: Vec<String> = refs.config_maps[&ObjectKey::new("shop", "headers")]
+            .iter()
+            .map(|r| format!("{} {}", r.ingress, r.field))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "shop/a metadata.annotations[nginx.ingress.kubernetes.io/custom-headers]",
+                "shop/b metadata.annotations[sluice.dev/custom-headers]",
+            ]
+        );
+        let problems: Vec<String> = refs
+            .problems
+            .iter()
+            .map(|p| format!("{} {} {}", p.ingress, p.reason, p.message))
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                "shop/c CrossNamespaceConfigMapRefused metadata.annotations[sluice.dev/custom-headers]: names ConfigMap kube-system/coredns in another namespace; Sluice mirrors only ConfigMaps from the Ingress's own namespace shop",
+                "shop/d InvalidConfigMapReference metadata.annotations[nginx.ingress.kubernetes.io/custom-headers]: \"Bad_Name\" is not a ConfigMap name or namespace/name",
+            ]
         );
     }
 }
