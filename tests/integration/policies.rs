@@ -1444,3 +1444,99 @@ fn pem_of(der: &[u8]) -> String {
     pem.push_str("-----END CERTIFICATE-----\n");
     pem
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn custom_headers_from_a_mirrored_config_map() -> anyhow::Result<()> {
+    let mut w = world("pol-hdrs", json!({})).await?;
+    w.service("web", 1).await?;
+    // No endpoints: Sluice answers 503 for the Ingress.
+    w.publish("down", &[]).await?;
+    // The mirror as the operator writes it; Content-Length is refused, the rest applied.
+    let mirror = |version: &'static str, frame: &'static str| {
+        let (client, fleet, app) = (w.client.clone(), w.fleet.name.clone(), w.app.name.clone());
+        async move {
+            sluice_test_support::config_map::apply_config_map_mirror(
+                &client,
+                &fleet,
+                SET,
+                &app,
+                "headers",
+                version,
+                json!({
+                    "X-Frame-Options": frame,
+                    "X-Backend": "replaced",
+                    "X-Team": "shop\n",
+                    "Content-Length": "0",
+                }),
+            )
+            .await
+        }
+    };
+    mirror("1", "DENY").await?;
+    let headers = [("custom-headers", "headers")];
+    w.ingress("hdrs", &headers, "hdrs.example.com", "/", "Prefix", "web")
+        .await?;
+    w.ingress(
+        "hdrs-down",
+        &headers,
+        "down.example.com",
+        "/",
+        "Prefix",
+        "down",
+    )
+    .await?;
+    w.ingress(
+        "hdrs-denied",
+        &[
+            ("custom-headers", "headers"),
+            ("whitelist-source-range", "192.0.2.0/24"),
+        ],
+        "denied.example.com",
+        "/",
+        "Prefix",
+        "web",
+    )
+    .await?;
+    w.ingress(
+        "hdrs-missing",
+        &[("custom-headers", "nothing")],
+        "missing.example.com",
+        "/",
+        "Prefix",
+        "web",
+    )
+    .await?;
+
+    // On the backend's answer, replacing what it set; the body is intact.
+    let ok = wait_until("custom headers on hdrs.example.com", WAIT, || async {
+        let resp = w.send(get("hdrs.example.com", "/")).await?;
+        Ok((resp.status == 200 && resp.header("x-frame-options") == Some("DENY")).then_some(resp))
+    })
+    .await?;
+    assert_eq!(ok.header("x-backend"), Some("replaced"));
+    assert_eq!(ok.header("x-team"), Some("shop"));
+    assert_eq!(ok.echo().map(|e| e.backend), Some("web-0".to_owned()));
+    assert_ne!(ok.header("content-length"), Some("0"));
+    w.wait_event("hdrs", "Content-Length").await?;
+
+    // On Sluice's own error answers for the Ingress too.
+    let down = w.wait_status(get("down.example.com", "/"), 503).await?;
+    assert_eq!(down.header("x-frame-options"), Some("DENY"), "{down:?}");
+    let denied = w.wait_status(get("denied.example.com", "/"), 403).await?;
+    assert_eq!(denied.header("x-frame-options"), Some("DENY"), "{denied:?}");
+
+    // A ConfigMap that does not exist is reported; the Ingress is served without headers.
+    let missing = w.wait_status(get("missing.example.com", "/"), 200).await?;
+    assert_eq!(missing.header("x-frame-options"), None);
+    assert_eq!(missing.header("x-backend"), Some("web-0"));
+    w.wait_event("hdrs-missing", "not found").await?;
+
+    // A change of the ConfigMap (a new mirror version) reaches the responses.
+    mirror("2", "SAMEORIGIN").await?;
+    wait_until("the changed header", WAIT, || async {
+        let resp = w.send(get("hdrs.example.com", "/")).await?;
+        Ok((resp.header("x-frame-options") == Some("SAMEORIGIN")).then_some(()))
+    })
+    .await?;
+    Ok(())
+}

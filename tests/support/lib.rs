@@ -7,6 +7,7 @@
 //! addresses in 10.244.0.0/17.
 
 pub mod backend;
+pub mod config_map;
 pub mod env;
 pub mod fleet;
 pub mod process;
