@@ -366,6 +366,20 @@ async fn operator_and_fleet_run_with_least_privilege() -> anyhow::Result<()> {
         "http": {"paths": [{"path": "/", "pathType": "Prefix",
             "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}
     }));
+    // custom-headers: a ConfigMap the operator mirrors like a Secret.
+    web["metadata"]["annotations"]["nginx.ingress.kubernetes.io/custom-headers"] =
+        json!("web-headers");
+    let config_maps: Api<ConfigMap> = Api::namespaced(admin.clone(), &app.name);
+    apply(
+        &config_maps,
+        "web-headers",
+        json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "web-headers", "namespace": app.name},
+            "data": {"X-Frame-Options": "DENY"},
+        }),
+    )
+    .await?;
     apply(&ingresses, "web", web).await?;
     // The other set's class: mirrored into its namespace, never into edge's.
     apply(
@@ -437,7 +451,28 @@ async fn operator_and_fleet_run_with_least_privilege() -> anyhow::Result<()> {
     )
     .await?;
 
-    // --- the mirror -----------------------------------------------------------------------
+    // --- the mirrors ----------------------------------------------------------------------
+    let config_map_mirror = exists(
+        &Api::<ConfigMap>::namespaced(admin.clone(), ns),
+        &mirror_name("edge", &app.name, "web-headers"),
+        "mirror of the web-headers ConfigMap",
+    )
+    .await?;
+    assert_eq!(
+        config_map_mirror
+            .annotations()
+            .get(ORIGIN_ANNOTATION)
+            .map(String::as_str),
+        Some(format!("{}/web-headers", app.name).as_str())
+    );
+    assert_eq!(
+        config_map_mirror
+            .data
+            .as_ref()
+            .and_then(|d| d.get("X-Frame-Options"))
+            .map(String::as_str),
+        Some("DENY")
+    );
     let mirrors: Api<Secret> = Api::namespaced(admin.clone(), ns);
     let mirror = mirror_name("edge", &app.name, "web-tls");
     let origin = secrets.get("web-tls").await?;
