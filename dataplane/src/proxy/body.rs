@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 use tokio::time::Sleep;
 
 use super::access_log::{AccessLog, AccessLogEntry, rfc3339};
-use super::metrics::{ProxyMetrics, RequestLabels};
+use super::metrics::RequestMetrics;
 use super::{BoxBody, BoxError};
 
 /// How the request body failed; found again in the upstream client's error chain to pick the
@@ -171,8 +171,8 @@ impl<B> Drop for RequestBody<B> {
 
 /// What is recorded when a response finishes: metrics always, the access-log line when on.
 pub(crate) struct Finish {
-    pub metrics: Arc<ProxyMetrics>,
-    pub labels: RequestLabels,
+    /// The request's counter and histogram, resolved when the status was known.
+    pub metrics: Arc<RequestMetrics>,
     pub start: Instant,
     pub log: Option<(AccessLog, Box<AccessLogEntry>)>,
     /// Dropped when the response is done: a `limit-connections` slot. Never read; it is held
@@ -190,7 +190,7 @@ impl Finish {
             entry.request_time = round_millis(seconds);
             log.send(*entry);
         }
-        self.metrics.record_request(self.labels, seconds);
+        self.metrics.record(seconds);
     }
 }
 

@@ -22,7 +22,6 @@ use super::access_log::AccessLogEntry;
 use super::body::{Finish, Progress, RequestBody, RequestBodyError, Tracked, round_millis};
 use super::errors::ProxyError;
 use super::headers::{self, Forwarding, RequestFacts, X_REQUEST_ID};
-use super::metrics::RequestLabels;
 use super::policy::{Limits, RequestContext};
 use super::upstream::{self, Candidates, ConnectTimeout};
 use super::{BoxBody, ClientInfo, Proxy, tunnel};
@@ -290,6 +289,7 @@ impl Proxy {
                 let (mut parts, body) = resp.into_parts();
                 add_cors(parts.status, &mut parts.headers);
                 let finish = self.finish(
+                    &snapshot,
                     parts.status,
                     &mut ex,
                     log_request,
@@ -320,6 +320,7 @@ impl Proxy {
                 }
                 let (parts, body) = resp.into_parts();
                 let finish = self.finish(
+                    &snapshot,
                     parts.status,
                     &mut ex,
                     log_request,
@@ -332,8 +333,10 @@ impl Proxy {
         }
     }
 
+    #[allow(clippy::too_many_arguments)] // two call sites in `handle`; a struct would only rename them
     fn finish(
         &self,
+        snapshot: &Arc<Snapshot>,
         status: StatusCode,
         ex: &mut Exchange<'_>,
         log_request: Option<LogRequest>,
@@ -341,12 +344,10 @@ impl Proxy {
         request_id: &HeaderValue,
         start: Instant,
     ) -> Finish {
-        let labels = RequestLabels {
-            namespace: ex.source.map(|s| s.namespace.clone()).unwrap_or_default(),
-            ingress: ex.source.map(|s| s.name.clone()).unwrap_or_default(),
-            host: ex.host_rule.to_owned(),
-            status: status.as_u16(),
-        };
+        // `ex.source` and `ex.host_rule` borrow from `snapshot`, as the handle cache requires.
+        let metrics =
+            self.metrics
+                .request_metrics(snapshot, ex.source, ex.host_rule, status.as_u16());
         let log = match (&self.access_log, log_request) {
             (Some(log), Some(req)) => {
                 let upstream_addr = ex
@@ -379,8 +380,7 @@ impl Proxy {
             _ => None,
         };
         Finish {
-            metrics: self.metrics.clone(),
-            labels,
+            metrics,
             start,
             log,
             hold: ex.hold.take(),
@@ -1062,12 +1062,16 @@ fn upstream_uri(
     addr: SocketAddr,
     path_and_query: &PathAndQuery,
 ) -> Result<Uri, ProxyError> {
-    Uri::builder()
-        .scheme(scheme)
-        .authority(addr.to_string())
-        .path_and_query(path_and_query.clone())
-        .build()
-        .map_err(|_| ProxyError::BadRequest("invalid request target"))
+    let invalid = || ProxyError::BadRequest("invalid request target");
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(match scheme {
+        "https" => http::uri::Scheme::HTTPS,
+        _ => http::uri::Scheme::HTTP,
+    });
+    // Cached per endpoint: formatting the address per attempt showed in the profile.
+    parts.authority = Some(upstream::endpoint_authority(addr).ok_or_else(invalid)?);
+    parts.path_and_query = Some(path_and_query.clone());
+    Uri::from_parts(parts).map_err(|_| invalid())
 }
 
 /// Resolves an ExternalName backend at request time (IP literals need no DNS). Bounded by the

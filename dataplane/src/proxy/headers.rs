@@ -159,18 +159,18 @@ pub(crate) fn rewrite_request(headers: &mut HeaderMap, facts: &RequestFacts<'_>)
     };
     let proto = incoming(&X_FORWARDED_PROTO).unwrap_or(HeaderValue::from_static(scheme));
     let fwd_host = incoming(&X_FORWARDED_HOST).or_else(|| facts.host.cloned());
-    let port =
-        incoming(&X_FORWARDED_PORT).unwrap_or_else(|| HeaderValue::from(facts.external_port));
+    let port = incoming(&X_FORWARDED_PORT).unwrap_or_else(|| port_value(facts.external_port));
+    let real_ip = ip_value(fwd.client_ip);
     let xff = if fwd.trusted {
         appended_xff(headers, fwd.immediate)
     } else {
-        ip_value(fwd.client_ip)
+        real_ip.clone()
     };
 
     if !fwd.trusted {
         remove_x_forwarded(headers);
     }
-    headers.insert(X_REAL_IP.clone(), ip_value(fwd.client_ip));
+    headers.insert(X_REAL_IP.clone(), real_ip);
     headers.insert(X_FORWARDED_FOR.clone(), xff);
     headers.insert(X_FORWARDED_PROTO.clone(), proto.clone());
     headers.insert(X_FORWARDED_SCHEME.clone(), proto.clone());
@@ -227,8 +227,35 @@ fn appended_xff(headers: &HeaderMap, immediate: IpAddr) -> HeaderValue {
 }
 
 fn ip_value(ip: IpAddr) -> HeaderValue {
-    // An IP's text form is always a valid header value.
-    HeaderValue::try_from(canonical_ip(ip).to_string()).unwrap_or(HeaderValue::from_static(""))
+    // Formatting an address showed in the profile, and consecutive requests on a thread mostly
+    // come from the same client (keep-alive, or the load balancer): remember the last one. A
+    // clone shares the bytes.
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(IpAddr, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let ip = canonical_ip(ip);
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((cached, value)) = last.as_ref()
+            && *cached == ip
+        {
+            return value.clone();
+        }
+        // An IP's text form is always a valid header value.
+        let value = HeaderValue::try_from(ip.to_string()).unwrap_or(HeaderValue::from_static(""));
+        *last = Some((ip, value.clone()));
+        value
+    })
+}
+
+/// `X-Forwarded-Port`: the usual ports without formatting.
+fn port_value(port: u16) -> HeaderValue {
+    match port {
+        80 => HeaderValue::from_static("80"),
+        443 => HeaderValue::from_static("443"),
+        port => HeaderValue::from(port),
+    }
 }
 
 fn remove_x_forwarded(headers: &mut HeaderMap) {

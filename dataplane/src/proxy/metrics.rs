@@ -26,12 +26,21 @@
 //! HTTPS port), `timeout`, `handshake` (rustls refused it), `passthrough_failed` (no backend
 //! could be reached).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use super::upstream::FastHasher;
+use crate::model::{IngressRef, Snapshot};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -62,6 +71,9 @@ type HistogramFamily = Family<IngressLabels, Histogram, fn() -> Histogram>;
 /// The proxy's metrics. Build once with [`ProxyMetrics::new`] and share behind an `Arc`.
 #[derive(Debug)]
 pub struct ProxyMetrics {
+    /// Unique per instance (never reused), so the per-thread handle cache of one instance is
+    /// never served to another (tests build many).
+    id: u64,
     requests: Family<RequestLabels, Counter>,
     duration: HistogramFamily,
     upstream_errors: Family<UpstreamErrorLabels, Counter>,
@@ -78,7 +90,9 @@ fn duration_histogram() -> Histogram {
 impl ProxyMetrics {
     /// Creates the metrics and registers them into `registry`.
     pub fn new(registry: &mut Registry) -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let metrics = ProxyMetrics {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             requests: Family::default(),
             duration: Family::new_with_constructor(duration_histogram as fn() -> Histogram),
             upstream_errors: Family::default(),
@@ -124,13 +138,65 @@ impl ProxyMetrics {
         Self::new(&mut Registry::default())
     }
 
-    pub(crate) fn record_request(&self, labels: RequestLabels, seconds: f64) {
-        let ingress = IngressLabels {
-            namespace: labels.namespace.clone(),
-            ingress: labels.ingress.clone(),
+    /// The counter and histogram one finished request is recorded into.
+    ///
+    /// Resolving them through the families costs label `String`s, two SipHash lookups and a
+    /// lock per request (it showed in the profile), so resolved handles are cached per thread,
+    /// keyed by where the labels live in `snapshot` (the matched Ingress, the host rule) and the
+    /// status. Handles share their atomics with the family, so `/metrics` sees every increment.
+    /// The cache is emptied when the snapshot changes: its pointers are only meaningful in the
+    /// snapshot they came from, which the cache's `Weak` keeps from being reallocated.
+    pub(crate) fn request_metrics(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        source: Option<&IngressRef>,
+        host_rule: &str,
+        status: u16,
+    ) -> Arc<RequestMetrics> {
+        // Bounds the cache when statuses vary wildly; a reset only costs lookups.
+        const MAX_ENTRIES: usize = 4096;
+        thread_local! {
+            static CACHE: RefCell<HandleCache> = RefCell::new(HandleCache::default());
+        }
+        let key = HandleKey {
+            metrics: self.id,
+            source: source.map_or(0, |s| s as *const IngressRef as usize),
+            host: host_rule.as_ptr() as usize,
+            host_len: host_rule.len(),
+            status,
         };
-        self.requests.get_or_create(&labels).inc();
-        self.duration.get_or_create(&ingress).observe(seconds);
+        CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if !std::ptr::eq(cache.snapshot.as_ptr(), Arc::as_ptr(snapshot))
+                || cache.handles.len() >= MAX_ENTRIES
+            {
+                cache.snapshot = Arc::downgrade(snapshot);
+                cache.handles.clear();
+            }
+            cache
+                .handles
+                .entry(key)
+                .or_insert_with(|| Arc::new(self.resolve(source, host_rule, status)))
+                .clone()
+        })
+    }
+
+    fn resolve(&self, source: Option<&IngressRef>, host_rule: &str, status: u16) -> RequestMetrics {
+        let (namespace, ingress) = source.map_or((String::new(), String::new()), |s| {
+            (s.namespace.clone(), s.name.clone())
+        });
+        let labels = RequestLabels {
+            namespace: namespace.clone(),
+            ingress: ingress.clone(),
+            host: host_rule.to_owned(),
+            status,
+        };
+        RequestMetrics {
+            requests: self.requests.get_or_create_owned(&labels),
+            duration: self
+                .duration
+                .get_or_create_owned(&IngressLabels { namespace, ingress }),
+        }
     }
 
     pub(crate) fn upstream_error(&self, kind: &'static str) {
@@ -165,6 +231,37 @@ impl ProxyMetrics {
     }
 }
 
+/// The metrics of one (Ingress, host rule, status), resolved once; see
+/// [`ProxyMetrics::request_metrics`].
+#[derive(Debug)]
+pub(crate) struct RequestMetrics {
+    requests: Counter,
+    duration: Histogram,
+}
+
+impl RequestMetrics {
+    pub(crate) fn record(&self, seconds: f64) {
+        self.requests.inc();
+        self.duration.observe(seconds);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct HandleKey {
+    metrics: u64,
+    source: usize,
+    host: usize,
+    host_len: usize,
+    status: u16,
+}
+
+#[derive(Default)]
+struct HandleCache {
+    /// The snapshot the keys' pointers point into.
+    snapshot: Weak<Snapshot>,
+    handles: HashMap<HandleKey, Arc<RequestMetrics>, BuildHasherDefault<FastHasher>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,15 +270,16 @@ mod tests {
     fn metrics_encode_with_their_names() {
         let mut registry = Registry::with_prefix("sluice");
         let metrics = ProxyMetrics::new(&mut registry);
-        metrics.record_request(
-            RequestLabels {
-                namespace: "team".into(),
-                ingress: "web".into(),
-                host: "*.foo.com".into(),
-                status: 200,
-            },
-            0.01,
-        );
+        let source = IngressRef {
+            namespace: "team".into(),
+            name: "web".into(),
+        };
+        let snapshot = Arc::new(Snapshot::default());
+        let handles = metrics.request_metrics(&snapshot, Some(&source), "*.foo.com", 200);
+        handles.record(0.01);
+        // The second request of the same route and status reuses the handles.
+        let again = metrics.request_metrics(&snapshot, Some(&source), "*.foo.com", 200);
+        assert!(Arc::ptr_eq(&handles, &again));
         metrics.upstream_error("connect_refused");
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");

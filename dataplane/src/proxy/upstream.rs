@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::error::Error as StdError;
 use std::future::Future;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -460,9 +460,11 @@ pub(crate) fn next_round_robin(service: &ServiceRef) -> usize {
     // Keys of Services long gone would accumulate; a rare reset just restarts rotations.
     const MAX_KEYS: usize = 16_384;
     thread_local! {
-        static COUNTERS: RefCell<HashMap<u64, usize>> = RefCell::new(HashMap::new());
+        static COUNTERS: RefCell<HashMap<u64, usize, BuildHasherDefault<FastHasher>>> =
+            RefCell::new(HashMap::default());
     }
-    let mut hasher = std::hash::DefaultHasher::new();
+    // Not SipHash: Service names are the cluster's, not clients', and this runs per request.
+    let mut hasher = FastHasher::default();
     service.hash(&mut hasher);
     let key = hasher.finish();
     COUNTERS.with(|counters| {
@@ -474,6 +476,73 @@ pub(crate) fn next_round_robin(service: &ServiceRef) -> usize {
         let current = *slot;
         *slot = slot.wrapping_add(1);
         current
+    })
+}
+
+/// FxHash's mixing step, for per-request maps keyed by data the cluster or the proxy chose
+/// (pointers, addresses, Service names), never by clients: SipHash's flooding resistance buys
+/// nothing there and it showed in the profile.
+#[derive(Default)]
+pub(crate) struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+        for b in chunks.remainder() {
+            self.write_u64(u64::from(*b));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u8(&mut self, word: u8) {
+        self.write_u64(u64::from(word));
+    }
+
+    fn write_u16(&mut self, word: u16) {
+        self.write_u64(u64::from(word));
+    }
+
+    fn write_u32(&mut self, word: u32) {
+        self.write_u64(u64::from(word));
+    }
+
+    fn write_usize(&mut self, word: usize) {
+        self.write_u64(word as u64);
+    }
+}
+
+/// The URI authority of an endpoint, `ip:port`. Formatting an address showed in the profile
+/// and an endpoint's text never changes, so each thread keeps the ones it made (bounded);
+/// a clone shares the bytes.
+pub(crate) fn endpoint_authority(addr: SocketAddr) -> Option<http::uri::Authority> {
+    const MAX_ENTRIES: usize = 4096;
+    thread_local! {
+        static AUTHORITIES: RefCell<HashMap<SocketAddr, http::uri::Authority, BuildHasherDefault<FastHasher>>> =
+            RefCell::new(HashMap::default());
+    }
+    AUTHORITIES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(authority) = cache.get(&addr) {
+            return Some(authority.clone());
+        }
+        let authority = http::uri::Authority::try_from(addr.to_string()).ok()?;
+        if cache.len() >= MAX_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(addr, authority.clone());
+        Some(authority)
     })
 }
 
