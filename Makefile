@@ -1,12 +1,16 @@
 # The two commands: `make demo` and `make test`. See README.md.
 SHELL := /bin/bash
-.PHONY: bench test demo demo-down demo-shell build release cluster-build fmt clippy unit lint-docker
+.PHONY: bench bench-scale test demo demo-down demo-shell build release cluster-build fmt clippy unit lint-docker
 
 test:
 	tests/scripts/make-test.sh
 
+# The data plane against nginx and HAProxy, then the control plane at scale (issue #9).
 bench:
-	tests/bench/run.sh
+	tests/bench/run.sh && tests/bench/scale.sh
+
+bench-scale:
+	tests/bench/scale.sh
 
 demo:
 	tests/scripts/demo.sh up
