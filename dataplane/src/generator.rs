@@ -77,6 +77,10 @@ struct Mirror {
     state: ClusterState,
     config_map: Option<ConfigMap>,
     synced: BTreeSet<&'static str>,
+    /// Something translation reads changed since the last translation. An Ingress whose
+    /// status alone changed (the status writer's own writes, echoed by the watch) leaves it
+    /// false: the status publisher needs the new status, translation does not.
+    dirty: bool,
 }
 
 const KINDS: [&str; 8] = [
@@ -133,6 +137,18 @@ fn apply_event<K: Clone + Ord, V>(
     }
 }
 
+/// True when two versions of an Ingress differ only in status (and resourceVersion): the
+/// status writer's own writes come back through the watch, and at 10k Ingresses translating
+/// again for each would keep the fleet busy for nothing.
+fn same_but_status(old: &Ingress, new: &Ingress) -> bool {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    let meta = |m: &ObjectMeta| ObjectMeta {
+        resource_version: None,
+        ..m.clone()
+    };
+    old.spec == new.spec && meta(&old.metadata) == meta(&new.metadata)
+}
+
 fn ns_key<T: kube::Resource>(o: &T) -> Option<ObjectKey> {
     ObjectKey::from_meta(o.meta())
 }
@@ -149,6 +165,7 @@ async fn pump<V, K>(
     notify: Arc<Notify>,
     select: impl Fn(&mut Mirror) -> &mut BTreeMap<K, V>,
     key: impl Fn(&V) -> Option<K>,
+    same: impl Fn(&V, &V) -> bool,
 ) where
     K: Ord + Clone,
 {
@@ -160,9 +177,18 @@ async fn pump<V, K>(
                 let init_done = matches!(ev, watcher::Event::InitDone);
                 let changed = {
                     let Ok(mut m) = mirror.lock() else { return };
+                    let significant = match &ev {
+                        watcher::Event::Apply(new) => key(new)
+                            .and_then(|k| select(&mut m).get(&k).map(|old| !same(old, new)))
+                            .unwrap_or(true),
+                        _ => true,
+                    };
                     let changed = apply_event(select(&mut m), &mut pending, ev, &key);
                     if init_done {
                         m.synced.insert(kind);
+                    }
+                    if changed && significant {
+                        m.dirty = true;
                     }
                     changed
                 };
@@ -271,6 +297,7 @@ async fn pump_mirrors<T>(
                 {
                     let Ok(mut m) = mirror.lock() else { return };
                     *select(&mut m) = by_origin;
+                    m.dirty = true;
                     if init_done {
                         m.synced.insert(kind);
                     }
@@ -310,6 +337,7 @@ async fn pump_default_certificate(
         let Some(name) = name else {
             if let Ok(mut m) = mirror.lock() {
                 m.state.default_certificate = None;
+                m.dirty = true;
                 m.synced.insert("DefaultCertificate");
             }
             notify.notify_one();
@@ -337,6 +365,7 @@ async fn pump_default_certificate(
                         }
                         if let Ok(mut m) = mirror.lock() {
                             m.state.default_certificate = map.get(&name).cloned();
+                            m.dirty = true;
                             if init_done {
                                 m.synced.insert("DefaultCertificate");
                             }
@@ -455,6 +484,7 @@ pub async fn run(
         notify.clone(),
         |m| &mut m.state.ingresses,
         ns_key,
+        same_but_status,
     ));
     tokio::spawn(pump(
         "IngressClass",
@@ -463,6 +493,7 @@ pub async fn run(
         notify.clone(),
         |m| &mut m.state.ingress_classes,
         name_key,
+        |_, _| false,
     ));
     tokio::spawn(pump(
         "Service",
@@ -471,6 +502,7 @@ pub async fn run(
         notify.clone(),
         |m| &mut m.state.services,
         ns_key,
+        |_, _| false,
     ));
     tokio::spawn(pump(
         "EndpointSlice",
@@ -479,6 +511,7 @@ pub async fn run(
         notify.clone(),
         |m| &mut m.state.endpoint_slices,
         ns_key,
+        |_, _| false,
     ));
     // The ConfigMap is one object; keep it in a one-entry map.
     let cm_map: Arc<Mutex<BTreeMap<String, ConfigMap>>> = Arc::default();
@@ -496,6 +529,7 @@ pub async fn run(
                         let changed = apply_event(&mut map, &mut pending, ev, name_key);
                         if let Ok(mut m) = mirror.lock() {
                             m.config_map = map.values().next().cloned();
+                            m.dirty |= changed;
                             if init_done {
                                 m.synced.insert("ConfigMap");
                             }
@@ -531,13 +565,14 @@ pub async fn run(
     let initial_fleet = (**shared.fleet.load()).clone();
     let mut last_config_error: Option<String> = None;
     let mut generation = 0u64;
+    let mut last_problems: Option<Vec<Problem>> = None;
     loop {
         notify.notified().await;
         // Coalesce a burst: keep absorbing notifications until it goes quiet.
         tokio::time::sleep(COALESCE).await;
         let started = Instant::now();
-        let (snapshot, problems, extra) = {
-            let Ok(m) = mirror.lock() else { return };
+        let (snapshot, extra) = {
+            let Ok(mut m) = mirror.lock() else { return };
             if KINDS.iter().any(|k| !m.synced.contains(k)) {
                 continue;
             }
@@ -558,12 +593,25 @@ pub async fn run(
             };
             shared.fleet.store(Arc::new(fleet.clone()));
             let scope = scope_for(&opts, &fleet, &config);
-            let (snapshot, problems) = translate::translate(&m.state, &scope);
-            let members: BTreeSet<ObjectKey> = snapshot
-                .ingresses
-                .iter()
-                .map(|r| ObjectKey::new(r.namespace.clone(), r.name.clone()))
-                .collect();
+            // Only when something translation reads changed (not for status echoes); and off
+            // the worker the proxy runs on, so requests keep flowing while 10k Ingresses
+            // translate.
+            let translated = if m.dirty || last_problems.is_none() {
+                m.dirty = false;
+                Some(off_worker(|| translate::translate(&m.state, &scope)))
+            } else {
+                None
+            };
+            let members_of = |s: &Snapshot| -> BTreeSet<ObjectKey> {
+                s.ingresses
+                    .iter()
+                    .map(|r| ObjectKey::new(r.namespace.clone(), r.name.clone()))
+                    .collect()
+            };
+            let members: BTreeSet<ObjectKey> = match &translated {
+                Some((snapshot, _)) => members_of(snapshot),
+                None => members_of(&shared.snapshot.load()),
+            };
             let mut ingress_status = BTreeMap::new();
             let mut others = Vec::new();
             for (k, ing) in &m.state.ingresses {
@@ -600,12 +648,29 @@ pub async fn run(
                 objects.insert("MirrorConfigMap", m.state.config_maps.len());
             }
             (
-                snapshot,
-                problems,
+                translated,
                 (ingress_status, others, service_addresses, fleet),
             )
         };
         let current = shared.snapshot.load_full();
+        let (snapshot, problems) = match snapshot {
+            Some(pair) => pair,
+            // Nothing translation reads changed: the same snapshot and problems.
+            None => {
+                shared.mark_synced();
+                let (ingress_status, others, service_addresses, fleet) = extra;
+                let _ = published.send(Arc::new(Published {
+                    snapshot: current,
+                    problems: last_problems.clone().unwrap_or_default(),
+                    others,
+                    ingress_status,
+                    service_addresses,
+                    fleet,
+                }));
+                continue;
+            }
+        };
+        last_problems = Some(problems.clone());
         let snapshot = if generation > 0 && strip_generation_eq(&current, &snapshot) {
             current
         } else {
@@ -653,4 +718,15 @@ fn strip_generation_eq(current: &Snapshot, new: &Snapshot) -> bool {
         && current.catch_all == new.catch_all
         && current.default_backend == new.default_backend
         && current.tls == new.tls
+        && current.www_redirects == new.www_redirects
+}
+
+/// Runs `f` without holding up the other tasks of this worker (the proxy's, on a one-worker
+/// runtime): `block_in_place` hands the worker to another thread meanwhile. A current-thread
+/// runtime (tests) cannot do that and runs `f` in place.
+fn off_worker<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }

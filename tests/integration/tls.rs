@@ -306,16 +306,21 @@ async fn terminates_by_sni_with_wildcard_and_default_certificates_and_redirects(
 
     // A broken Secret: the host is served with the default certificate, and an Event says
     // which field and why.
-    let resp = https_get_h1(
-        dp.https,
-        "broken.example.com",
-        "broken.example.com",
-        "/",
-        Trust::Any,
-    )
+    // (Its Ingress may reach the data plane after the others.)
+    let resp = wait_until("broken.example.com routed", WAIT, || async {
+        let resp = https_get_h1(
+            dp.https,
+            "broken.example.com",
+            "broken.example.com",
+            "/",
+            Trust::Any,
+        )
+        .await?;
+        let routed = echo(&resp).is_ok_and(|e| e.backend == "broken");
+        Ok(routed.then_some(resp))
+    })
     .await?;
     assert_eq!(resp.peer, default.cert_der);
-    assert_eq!(echo(&resp)?.backend, "broken");
     let events: Api<Event> = Api::namespaced(w.client.clone(), &w.app.name);
     let note = wait_until("an Event about the broken Secret", WAIT, || {
         let events = events.clone();
