@@ -1028,6 +1028,26 @@ async fn backend_protocols_reach_tls_and_h2c_backends() -> anyhow::Result<()> {
         "an unverifiable backend gets no request"
     );
 
+    w.ingress(
+        "old-http",
+        &[
+            ("proxy-http-version", "1.0"),
+            ("connection-proxy-header", "close"),
+        ],
+        "old-http.example.com",
+        "/",
+        "Prefix",
+        "plain",
+    )
+    .await?;
+    let resp = w.wait_status(get("old-http.example.com", "/"), 200).await?;
+    let echo = resp.echo().context("HTTP/1.0 backend: not an echo")?;
+    assert_eq!(echo.version, "HTTP/1.0");
+    assert_eq!(
+        echo.headers.get("connection").map(String::as_str),
+        Some("close")
+    );
+
     let resp = w
         .wait_status(get("http-backend.example.com", "/"), 200)
         .await?;

@@ -31,7 +31,9 @@ use crate::router::normalize_host;
 use crate::upstream_tls::UpstreamTlsConfig;
 use http::HeaderName;
 use rustls::pki_types::ServerName;
-use sluice_crds::annotations::{BackendProtocol, Cors, LoadBalance, ResponseHeader, Template};
+use sluice_crds::annotations::{
+    BackendProtocol, Cors, HttpVersion, LoadBalance, ResponseHeader, Template,
+};
 
 /// What one request learned on its way, for its metrics and access-log line.
 struct Exchange<'s> {
@@ -716,6 +718,14 @@ impl Proxy {
             for (name, value) in request_set {
                 parts.headers.insert(name, value);
             }
+            // connection-proxy-header: ingress-nginx's `proxy_set_header Connection`; an
+            // upgrade keeps its own.
+            if let Some(tokens) = &policy.annotations.proxy.connection_header
+                && !upgrade
+                && let Ok(value) = HeaderValue::from_str(&tokens.join(", "))
+            {
+                parts.headers.insert(header::CONNECTION, value);
+            }
         }
 
         // Forward the normalised path (what we matched on) with the query as sent, or what
@@ -819,7 +829,13 @@ impl Proxy {
             let mut upstream_req = Request::new(request_body);
             *upstream_req.method_mut() = parts.method.clone();
             *upstream_req.uri_mut() = upstream_uri(protocol.scheme(), addr, &path_and_query)?;
-            *upstream_req.version_mut() = protocol.version();
+            *upstream_req.version_mut() = match policy
+                .and_then(|p| p.annotations.proxy.http_version)
+            {
+                // proxy-http-version: 1.0 (no upgrades, no chunked request bodies upstream).
+                Some(HttpVersion::Http10) if protocol == BackendProtocol::Http => Version::HTTP_10,
+                _ => protocol.version(),
+            };
             // Only the last attempt may consume the headers; earlier ones need a copy in case
             // they fail to connect.
             *upstream_req.headers_mut() = if last {
