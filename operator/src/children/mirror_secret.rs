@@ -36,6 +36,29 @@ pub fn is_mirror_of(meta: &ObjectMeta, set: &IngressControllerSet) -> bool {
             .is_some_and(|v| v == "true")
 }
 
+/// The metadata of the mirror of an object with `origin` metadata (a Secret or a ConfigMap),
+/// for `set`: the `sluice_crds::mirror` contract's name, labels and origin annotations, and the
+/// set as controller owner.
+pub fn mirror_metadata(set: &IngressControllerSet, origin: &ObjectMeta) -> ObjectMeta {
+    let origin_ns = origin.namespace.clone().unwrap_or_default();
+    let origin_name = origin.name.clone().unwrap_or_default();
+    let mut annotations = BTreeMap::from([(
+        ORIGIN_ANNOTATION.to_owned(),
+        format!("{origin_ns}/{origin_name}"),
+    )]);
+    if let Some(version) = &origin.resource_version {
+        annotations.insert(ORIGIN_VERSION_ANNOTATION.to_owned(), version.clone());
+    }
+    ObjectMeta {
+        name: Some(mirror_name(&set_name(set), &origin_ns, &origin_name)),
+        namespace: Some(set_namespace(set)),
+        labels: Some(mirror_labels(set)),
+        annotations: Some(annotations),
+        owner_references: Some(vec![owner_reference(set)]),
+        ..ObjectMeta::default()
+    }
+}
+
 /// The mirror of `origin` (as read from the API server) for `set`.
 ///
 /// - `type` and `data` are copied; `immutable` is not (a mirror must follow its origin when the
@@ -46,24 +69,8 @@ pub fn is_mirror_of(meta: &ObjectMeta, set: &IngressControllerSet) -> bool {
 ///   resourceVersion, so a rotation changes the desired object and is copied exactly once.
 /// - The set is the controller owner, so garbage collection removes the mirrors with the set.
 pub fn desired_mirror(set: &IngressControllerSet, origin: &Secret) -> Secret {
-    let origin_ns = origin.metadata.namespace.clone().unwrap_or_default();
-    let origin_name = origin.metadata.name.clone().unwrap_or_default();
-    let mut annotations = BTreeMap::from([(
-        ORIGIN_ANNOTATION.to_owned(),
-        format!("{origin_ns}/{origin_name}"),
-    )]);
-    if let Some(version) = &origin.metadata.resource_version {
-        annotations.insert(ORIGIN_VERSION_ANNOTATION.to_owned(), version.clone());
-    }
     Secret {
-        metadata: ObjectMeta {
-            name: Some(mirror_name(&set_name(set), &origin_ns, &origin_name)),
-            namespace: Some(set_namespace(set)),
-            labels: Some(mirror_labels(set)),
-            annotations: Some(annotations),
-            owner_references: Some(vec![owner_reference(set)]),
-            ..ObjectMeta::default()
-        },
+        metadata: mirror_metadata(set, &origin.metadata),
         type_: origin.type_.clone(),
         data: origin.data.clone(),
         ..Secret::default()

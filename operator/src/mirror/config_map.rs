@@ -3,15 +3,10 @@
 //! The same contract as the mirror Secrets (`sluice_crds::mirror`): name, labels, origin
 //! annotations and owner.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use sluice_crds::IngressControllerSet;
-use sluice_crds::mirror::{ORIGIN_ANNOTATION, ORIGIN_VERSION_ANNOTATION, mirror_name};
 
-use crate::children::labels::{owner_reference, set_name, set_namespace};
-use crate::children::mirror_secret::mirror_labels;
+use crate::children::mirror_secret::mirror_metadata;
 
 /// The mirror of `origin` (as read from the API server) for `set`.
 ///
@@ -19,24 +14,8 @@ use crate::children::mirror_secret::mirror_labels;
 /// would only cost memory in the fleet. Not `immutable` (a mirror follows its origin when it is
 /// recreated), nor the origin's labels and annotations (they are its owner's).
 pub fn desired_mirror(set: &IngressControllerSet, origin: &ConfigMap) -> ConfigMap {
-    let origin_ns = origin.metadata.namespace.clone().unwrap_or_default();
-    let origin_name = origin.metadata.name.clone().unwrap_or_default();
-    let mut annotations = BTreeMap::from([(
-        ORIGIN_ANNOTATION.to_owned(),
-        format!("{origin_ns}/{origin_name}"),
-    )]);
-    if let Some(version) = &origin.metadata.resource_version {
-        annotations.insert(ORIGIN_VERSION_ANNOTATION.to_owned(), version.clone());
-    }
     ConfigMap {
-        metadata: ObjectMeta {
-            name: Some(mirror_name(&set_name(set), &origin_ns, &origin_name)),
-            namespace: Some(set_namespace(set)),
-            labels: Some(mirror_labels(set)),
-            annotations: Some(annotations),
-            owner_references: Some(vec![owner_reference(set)]),
-            ..ObjectMeta::default()
-        },
+        metadata: mirror_metadata(set, &origin.metadata),
         data: origin.data.clone(),
         ..ConfigMap::default()
     }
@@ -44,7 +23,13 @@ pub fn desired_mirror(set: &IngressControllerSet, origin: &ConfigMap) -> ConfigM
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use serde_json::json;
+    use sluice_crds::mirror::mirror_name;
+
+    use crate::children::labels::owner_reference;
 
     use super::*;
     use crate::children::mirror_secret::is_mirror_of;
