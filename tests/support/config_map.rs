@@ -9,6 +9,32 @@ use sluice_crds::mirror::{
     MIRROR_LABEL, ORIGIN_ANNOTATION, ORIGIN_VERSION_ANNOTATION, mirror_name,
 };
 
+/// The metadata the operator gives the mirror (Secret or ConfigMap) of
+/// `origin_namespace/origin_name` at `origin_version` for set `set_namespace/set`.
+pub fn mirror_metadata(
+    set_namespace: &str,
+    set: &str,
+    origin_namespace: &str,
+    origin_name: &str,
+    origin_version: &str,
+) -> serde_json::Value {
+    json!({
+        "name": mirror_name(set, origin_namespace, origin_name),
+        "namespace": set_namespace,
+        "labels": {
+            MIRROR_LABEL: "true",
+            "app.kubernetes.io/name": "sluice-dataplane",
+            "app.kubernetes.io/managed-by": "sluice-operator",
+            "sluice.dev/set": set,
+            "sluice.dev/set-namespace": set_namespace,
+        },
+        "annotations": {
+            ORIGIN_ANNOTATION: format!("{origin_namespace}/{origin_name}"),
+            ORIGIN_VERSION_ANNOTATION: origin_version,
+        },
+    })
+}
+
 /// Applies the mirror of ConfigMap `origin_namespace/origin_name` (at `origin_version`) with
 /// `data` into the set's namespace, with the contract's name, labels and annotations; returns
 /// the mirror's name.
@@ -28,21 +54,7 @@ pub async fn apply_config_map_mirror(
         &PatchParams::apply("sluice-tests").force(),
         &Patch::Apply(json!({
             "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {
-                "name": name,
-                "namespace": set_namespace,
-                "labels": {
-                    MIRROR_LABEL: "true",
-                    "app.kubernetes.io/name": "sluice-dataplane",
-                    "app.kubernetes.io/managed-by": "sluice-operator",
-                    "sluice.dev/set": set,
-                    "sluice.dev/set-namespace": set_namespace,
-                },
-                "annotations": {
-                    ORIGIN_ANNOTATION: format!("{origin_namespace}/{origin_name}"),
-                    ORIGIN_VERSION_ANNOTATION: origin_version,
-                },
-            },
+            "metadata": mirror_metadata(set_namespace, set, origin_namespace, origin_name, origin_version),
             "data": data,
         })),
     )

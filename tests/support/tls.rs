@@ -17,9 +17,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde_json::json;
-use sluice_crds::mirror::{
-    MIRROR_LABEL, ORIGIN_ANNOTATION, ORIGIN_VERSION_ANNOTATION, mirror_name,
-};
+use sluice_crds::mirror::mirror_name;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
@@ -136,27 +134,14 @@ pub async fn apply_mirror_typed(
     origin_version: &str,
     data: serde_json::Value,
 ) -> anyhow::Result<String> {
-    let name = mirror_name(set, origin_namespace, origin_name);
     apply_secret(
         client,
         set_namespace,
         json!({
             "apiVersion": "v1", "kind": "Secret", "type": type_,
-            "metadata": {
-                "name": name,
-                "namespace": set_namespace,
-                "labels": {
-                    MIRROR_LABEL: "true",
-                    "app.kubernetes.io/name": "sluice-dataplane",
-                    "app.kubernetes.io/managed-by": "sluice-operator",
-                    "sluice.dev/set": set,
-                    "sluice.dev/set-namespace": set_namespace,
-                },
-                "annotations": {
-                    ORIGIN_ANNOTATION: format!("{origin_namespace}/{origin_name}"),
-                    ORIGIN_VERSION_ANNOTATION: origin_version,
-                },
-            },
+            "metadata": crate::config_map::mirror_metadata(
+                set_namespace, set, origin_namespace, origin_name, origin_version,
+            ),
             "stringData": data,
         }),
     )
