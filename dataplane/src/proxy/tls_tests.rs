@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use http::Version;
 use hyper_util::rt::TokioExecutor;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::SignatureScheme;
+use rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::*;
 use crate::model::{Certificate, Passthrough, RedirectFlags, Termination, Tls12Ciphers, TlsHost};
 use crate::proxy::tls::{Tls, generate_certificate};
+use crate::upstream_tls::UnverifiedBackend;
 
 // ---------------------------------------------------------------------------------------------
 // Certificates and TLS clients
@@ -43,56 +43,6 @@ fn leaf(certificate: &Certificate) -> Vec<u8> {
     certificate.key.cert[0].to_vec()
 }
 
-/// Accepts any certificate (the tests compare the presented one with the expected DER) but
-/// still checks the handshake signatures.
-#[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 /// Connects with SNI `sni` offering `alpn`; returns the stream and the presented leaf DER.
 async fn connect(addr: SocketAddr, sni: &str, alpn: &[&[u8]]) -> (TlsStream<TcpStream>, Vec<u8>) {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -100,7 +50,7 @@ async fn connect(addr: SocketAddr, sni: &str, alpn: &[&[u8]]) -> (TlsStream<TcpS
         .with_safe_default_protocol_versions()
         .expect("versions")
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_custom_certificate_verifier(Arc::new(UnverifiedBackend::new()))
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let tcp = TcpStream::connect(addr).await.expect("connect");
@@ -438,7 +388,7 @@ async fn passthrough_and_termination_share_the_port() {
         .with_safe_default_protocol_versions()
         .expect("versions")
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_custom_certificate_verifier(Arc::new(UnverifiedBackend::new()))
         .with_no_client_auth();
     let name = ServerName::try_from("pass.test").expect("name");
     assert!(
@@ -591,7 +541,7 @@ async fn proxy_protocol_comes_before_the_client_hello() {
             .with_safe_default_protocol_versions()
             .expect("versions")
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+            .with_custom_certificate_verifier(Arc::new(UnverifiedBackend::new()))
             .with_no_client_auth(),
     );
     // What a load balancer sends: the PROXY header, then the client's bytes.
@@ -652,7 +602,7 @@ async fn handshake(
         .with_protocol_versions(versions)
         .expect("versions")
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_custom_certificate_verifier(Arc::new(UnverifiedBackend::new()))
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let tcp = TcpStream::connect(addr).await.expect("connect");
@@ -822,7 +772,7 @@ async fn connect_mtls(
         .with_safe_default_protocol_versions()
         .expect("versions")
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_custom_certificate_verifier(Arc::new(UnverifiedBackend::new()))
         .with_client_cert_resolver(recorder.clone());
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let tcp = TcpStream::connect(addr).await.expect("connect");
