@@ -1,13 +1,17 @@
 # The two commands: `make demo` and `make test`. See README.md.
 SHELL := /bin/bash
-.PHONY: bench bench-scale test demo demo-down demo-shell build release cluster-build fmt clippy unit lint-docker
+.PHONY: bench bench-protocols bench-scale test demo demo-down demo-shell build release cluster-build fmt clippy unit lint-docker
 
 test:
 	tests/scripts/make-test.sh
 
-# The data plane against nginx and HAProxy, then the control plane at scale (issue #9).
+# The data plane against nginx and HAProxy (HTTP/1.1, then TLS handshakes, HTTP/2, memory and
+# latency), then the control plane at scale (issue #9).
 bench:
-	tests/bench/run.sh && tests/bench/scale.sh
+	tests/bench/run.sh && tests/bench/protocols.sh && tests/bench/scale.sh
+
+bench-protocols:
+	tests/bench/protocols.sh
 
 bench-scale:
 	tests/bench/scale.sh
