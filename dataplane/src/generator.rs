@@ -81,6 +81,9 @@ struct Mirror {
     /// status alone changed (the status writer's own writes, echoed by the watch) leaves it
     /// false: the status publisher needs the new status, translation does not.
     dirty: bool,
+    /// The keys changed since the last translation, so it compares only those objects (at 10k
+    /// of each kind, comparing them all took longer than translating the change).
+    changes: translate::Changes,
 }
 
 const KINDS: [&str; 8] = [
@@ -157,13 +160,17 @@ fn name_key<T: kube::Resource>(o: &T) -> Option<String> {
     o.meta().name.clone()
 }
 
+/// The map of one kind in the mirror, and where its changed keys are noted (`None`: kinds the
+/// translator compares whole).
+type Selected<'a, K, V> = (&'a mut BTreeMap<K, V>, Option<&'a mut Option<BTreeSet<K>>>);
+
 /// Consumes one kind's watch stream into the mirror; `select` picks the map.
 async fn pump<V, K>(
     kind: &'static str,
     stream: impl Stream<Item = Result<watcher::Event<V>, watcher::Error>>,
     mirror: Arc<Mutex<Mirror>>,
     notify: Arc<Notify>,
-    select: impl Fn(&mut Mirror) -> &mut BTreeMap<K, V>,
+    select: impl for<'a> Fn(&'a mut Mirror) -> Selected<'a, K, V>,
     key: impl Fn(&V) -> Option<K>,
     same: impl Fn(&V, &V) -> bool,
 ) where
@@ -175,15 +182,31 @@ async fn pump<V, K>(
         match ev {
             Ok(ev) => {
                 let init_done = matches!(ev, watcher::Event::InitDone);
+                let event_key = match &ev {
+                    watcher::Event::Apply(o) | watcher::Event::Delete(o) => key(o),
+                    _ => None,
+                };
                 let changed = {
                     let Ok(mut m) = mirror.lock() else { return };
+                    if let (_, Some(keys)) = select(&mut m) {
+                        match &event_key {
+                            Some(k) => {
+                                if let Some(keys) = keys {
+                                    keys.insert(k.clone());
+                                }
+                            }
+                            // A relist replaces the map: compare every object.
+                            None if init_done => *keys = None,
+                            None => {}
+                        }
+                    }
                     let significant = match &ev {
                         watcher::Event::Apply(new) => key(new)
-                            .and_then(|k| select(&mut m).get(&k).map(|old| !same(old, new)))
+                            .and_then(|k| select(&mut m).0.get(&k).map(|old| !same(old, new)))
                             .unwrap_or(true),
                         _ => true,
                     };
-                    let changed = apply_event(select(&mut m), &mut pending, ev, &key);
+                    let changed = apply_event(select(&mut m).0, &mut pending, ev, &key);
                     if init_done {
                         m.synced.insert(kind);
                     }
@@ -275,6 +298,7 @@ async fn pump_mirrors<T>(
     mirror: Arc<Mutex<Mirror>>,
     notify: Arc<Notify>,
     select: impl Fn(&mut Mirror) -> &mut BTreeMap<ObjectKey, T>,
+    journal: impl Fn(&mut translate::Changes) -> &mut Option<BTreeSet<ObjectKey>>,
 ) where
     T: kube::Resource + Clone,
 {
@@ -297,6 +321,8 @@ async fn pump_mirrors<T>(
                 {
                     let Ok(mut m) = mirror.lock() else { return };
                     *select(&mut m) = by_origin;
+                    // Rebuilt whole (there are few): compare them all.
+                    *journal(&mut m.changes) = None;
                     m.dirty = true;
                     if init_done {
                         m.synced.insert(kind);
@@ -452,6 +478,7 @@ pub async fn run(
         mirror.clone(),
         notify.clone(),
         |m| &mut m.state.secrets,
+        |c| &mut c.secrets,
     ));
     // The same selector finds the mirrored ConfigMaps; the set's own ConfigMap has no mirror
     // label.
@@ -467,6 +494,7 @@ pub async fn run(
         mirror.clone(),
         notify.clone(),
         |m| &mut m.state.config_maps,
+        |c| &mut c.config_maps,
     ));
     let (default_name_tx, default_name_rx) = watch::channel::<DefaultCertificateName>(None);
     tokio::spawn(pump_default_certificate(
@@ -482,7 +510,7 @@ pub async fn run(
         ingresses,
         mirror.clone(),
         notify.clone(),
-        |m| &mut m.state.ingresses,
+        |m| (&mut m.state.ingresses, Some(&mut m.changes.ingresses)),
         ns_key,
         same_but_status,
     ));
@@ -491,7 +519,8 @@ pub async fn run(
         classes,
         mirror.clone(),
         notify.clone(),
-        |m| &mut m.state.ingress_classes,
+        // Compared whole by the translator (there are few).
+        |m| (&mut m.state.ingress_classes, None),
         name_key,
         |_, _| false,
     ));
@@ -500,7 +529,7 @@ pub async fn run(
         services,
         mirror.clone(),
         notify.clone(),
-        |m| &mut m.state.services,
+        |m| (&mut m.state.services, Some(&mut m.changes.services)),
         ns_key,
         |_, _| false,
     ));
@@ -509,7 +538,12 @@ pub async fn run(
         slices,
         mirror.clone(),
         notify.clone(),
-        |m| &mut m.state.endpoint_slices,
+        |m| {
+            (
+                &mut m.state.endpoint_slices,
+                Some(&mut m.changes.endpoint_slices),
+            )
+        },
         ns_key,
         |_, _| false,
     ));
@@ -566,6 +600,8 @@ pub async fn run(
     let mut last_config_error: Option<String> = None;
     let mut generation = 0u64;
     let mut last_problems: Option<Vec<Problem>> = None;
+    // Keeps what it translated: a change translates only the Ingresses it can affect.
+    let mut translator = translate::Translator::new();
     loop {
         notify.notified().await;
         // Coalesce a burst: keep absorbing notifications until it goes quiet.
@@ -598,7 +634,10 @@ pub async fn run(
             // translate.
             let translated = if m.dirty || last_problems.is_none() {
                 m.dirty = false;
-                Some(off_worker(|| translate::translate(&m.state, &scope)))
+                let translated =
+                    off_worker(|| translator.translate_changes(&m.state, &scope, &m.changes));
+                m.changes = translate::Changes::none();
+                Some(translated)
             } else {
                 None
             };

@@ -122,11 +122,33 @@ fn is_forbidden_external_name(name: &str) -> bool {
         .is_ok_and(is_forbidden_upstream)
 }
 
+/// The EndpointSlices of each Service (namespace and Service name), by slice key: kept between
+/// translations by the incremental translator, so resolving one Service does not scan them all.
+pub(crate) type SliceIndex = HashMap<ObjectKey, std::collections::BTreeSet<ObjectKey>>;
+
+/// The Service an EndpointSlice belongs to (its `kubernetes.io/service-name` label).
+pub(crate) fn slice_service(key: &ObjectKey, slice: &EndpointSlice) -> Option<ObjectKey> {
+    let service = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
+    Some(ObjectKey::new(&key.namespace, service))
+}
+
+/// Builds the index of every slice.
+pub(crate) fn slice_index(slices: &BTreeMap<ObjectKey, EndpointSlice>) -> SliceIndex {
+    let mut index = SliceIndex::new();
+    for (key, slice) in slices {
+        if let Some(service) = slice_service(key, slice) {
+            index.entry(service).or_default().insert(key.clone());
+        }
+    }
+    index
+}
+
 /// Resolves Service references to backends, each Service port once per translation: every route
 /// naming the same Service port shares one `Arc<Backend>` (and one endpoint list).
 pub(crate) struct Resolver<'a> {
     services: &'a BTreeMap<ObjectKey, Service>,
-    slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
+    slices: &'a BTreeMap<ObjectKey, EndpointSlice>,
+    index: &'a SliceIndex,
     cache: HashMap<ServiceRef, Result<Arc<Backend>, BackendError>>,
 }
 
@@ -134,27 +156,21 @@ impl<'a> Resolver<'a> {
     pub(crate) fn new(
         services: &'a BTreeMap<ObjectKey, Service>,
         slices: &'a BTreeMap<ObjectKey, EndpointSlice>,
+        index: &'a SliceIndex,
     ) -> Self {
-        // One pass over all slices, so resolving a Service is a lookup, not a scan.
-        let mut by_service: HashMap<(&str, &str), Vec<&EndpointSlice>> = HashMap::new();
-        for (key, slice) in slices {
-            let service = slice
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|labels| labels.get(SERVICE_NAME_LABEL));
-            if let Some(service) = service {
-                by_service
-                    .entry((key.namespace.as_str(), service.as_str()))
-                    .or_default()
-                    .push(slice);
-            }
-        }
         Resolver {
             services,
-            slices: by_service,
+            slices,
+            index,
             cache: HashMap::new(),
         }
+    }
+
+    /// The Services resolved so far (what the translation read).
+    pub(crate) fn services_read(&self) -> impl Iterator<Item = ObjectKey> + '_ {
+        self.cache
+            .keys()
+            .map(|service| ObjectKey::new(&service.namespace, &service.name))
     }
 
     pub(crate) fn resolve(&mut self, service: &ServiceRef) -> Result<Arc<Backend>, BackendError> {
@@ -277,7 +293,12 @@ impl<'a> Resolver<'a> {
     fn endpoints(&self, namespace: &str, service: &str, port: &ServicePort) -> Arc<[Endpoint]> {
         let port_name = port.name.as_deref().unwrap_or_default();
         let mut endpoints = Vec::new();
-        for slice in self.slices.get(&(namespace, service)).into_iter().flatten() {
+        let keys = self.index.get(&ObjectKey::new(namespace, service));
+        let slices = keys
+            .into_iter()
+            .flatten()
+            .filter_map(|key| self.slices.get(key));
+        for slice in slices {
             // FQDN slices have no IPs to connect to.
             if slice.address_type != "IPv4" && slice.address_type != "IPv6" {
                 continue;

@@ -12,11 +12,16 @@
 
 mod backend;
 mod class;
+mod incremental;
 mod policy;
 mod strip;
 mod tls;
 mod validate;
 
+#[cfg(test)]
+mod incremental_tests;
+#[cfg(test)]
+mod scale_tests;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +40,7 @@ pub use backend::{BackendError, SERVICE_NAME_LABEL};
 pub use class::{
     PARAMETERS_API_GROUP, PARAMETERS_KIND, PARAMETERS_SCOPE, class_is_ours, is_member,
 };
+pub use incremental::{Changes, Translator};
 pub use policy::CredentialsCache;
 pub use strip::{
     is_used_annotation, strip_config_map, strip_endpoint_slice, strip_ingress, strip_ingress_class,
@@ -268,6 +274,9 @@ impl fmt::Display for Problem {
 /// The snapshot's `generation` is left at 0 for the publisher to set. The same input always
 /// gives the same problems in the same order (grouped by object), so the caller can compare
 /// them with the previous run's and emit Events only on change.
+///
+/// This translates everything; [`Translator`] gives the same result and, between calls,
+/// translates again only the Ingresses a change can affect.
 pub fn translate(state: &ClusterState, scope: &ClassScope) -> (Snapshot, Vec<Problem>) {
     let mut members: Vec<(IngressRef, &Ingress)> = state
         .ingresses
@@ -279,33 +288,152 @@ pub fn translate(state: &ClusterState, scope: &ClassScope) -> (Snapshot, Vec<Pro
     // namespace/name so the result never depends on arrival order.
     members.sort_by(|(a_ref, a), (b_ref, b)| age(a).cmp(&age(b)).then_with(|| a_ref.cmp(b_ref)));
 
-    let mut builder = Builder {
-        scope,
-        state,
-        tls: tls::TlsDraft::default(),
-        resolver: backend::Resolver::new(&state.services, &state.endpoint_slices),
-        problems: Vec::new(),
-        hosts: HashMap::new(),
-        origins: Vec::new(),
-        catch_all_default: None,
-        secrets_used: HashSet::new(),
-        www_aliases: Vec::new(),
-        canaries: HashMap::new(),
-    };
-    for (member, (source, ingress)) in members.iter().enumerate() {
-        builder.add_ingress(member, source, ingress);
-    }
+    let index = backend::slice_index(&state.endpoint_slices);
+    let mut part = translate_group(state, scope, &index, &members);
 
     let mut ingresses: Vec<IngressRef> = members.iter().map(|(r, _)| r.clone()).collect();
     ingresses.sort();
-    let (mut snapshot, mut problems) = builder.finish(&members);
-    snapshot.ingresses = ingresses;
+    let mut snapshot = Snapshot {
+        ingresses,
+        ..Snapshot::default()
+    };
+    for (host, routes) in part.exact.drain(..) {
+        snapshot.exact_hosts.insert_shared(host, routes);
+    }
+    for (host, routes) in part.wildcard.drain(..) {
+        snapshot.wildcard_hosts.insert_shared(host, routes);
+    }
+    snapshot.catch_all = part.catch_all.take().map(Arc::unwrap_or_clone);
+    for (host, tls) in part.tls_exact.drain(..) {
+        snapshot.tls.exact.insert(host, tls);
+    }
+    for (host, tls) in part.tls_wildcard.drain(..) {
+        snapshot.tls.wildcard.insert(host, tls);
+    }
+    snapshot.tls.redirects = std::mem::take(&mut part.redirects);
+    let aliases = std::mem::take(&mut part.www_aliases);
+    let aliases = aliases
+        .iter()
+        .map(|(_, alias, canonical)| (alias, canonical));
+    snapshot.www_redirects = www_redirects(aliases, &snapshot.exact_hosts);
+    let mut problems = std::mem::take(&mut part.problems);
+    let mut certificates_used = std::mem::take(&mut part.certificates_used);
+    finish_global(
+        state,
+        scope,
+        &index,
+        &mut snapshot,
+        &mut problems,
+        &mut certificates_used,
+    );
+    state.credentials.retain(&part.secrets_used);
+    state.certificates.retain(&certificates_used);
     // Grouped by object, each group in the order of the object's fields (a stable sort of a
     // deterministic emission order), without repeats (two rules can hit the same problem).
     problems.sort_by(|a, b| a.object.cmp(&b.object));
     let mut seen = std::collections::HashSet::new();
     problems.retain(|problem| seen.insert(problem.clone()));
     (snapshot, problems)
+}
+
+/// `from-to-www-redirect`: each (alias, canonical) pair, oldest Ingress first, whose alias no
+/// rule names.
+fn www_redirects<'a>(
+    aliases: impl Iterator<Item = (&'a String, &'a String)>,
+    exact_hosts: &crate::model::HostMap,
+) -> HashMap<String, String> {
+    let mut redirects = HashMap::new();
+    for (alias, canonical) in aliases {
+        if !exact_hosts.contains_key(alias) {
+            redirects
+                .entry(alias.clone())
+                .or_insert_with(|| canonical.clone());
+        }
+    }
+    redirects
+}
+
+/// What depends on no Ingress: the set's default certificate and default backend. Their
+/// problems go after the Ingresses' (in this order), and the default certificate's Secret into
+/// `certificates_used`.
+fn finish_global(
+    state: &ClusterState,
+    scope: &ClassScope,
+    index: &backend::SliceIndex,
+    snapshot: &mut Snapshot,
+    problems: &mut Vec<Problem>,
+    certificates_used: &mut HashSet<ObjectKey>,
+) {
+    let (certificate, problem) = tls::default_certificate(state, scope, certificates_used);
+    snapshot.tls.default_certificate = certificate;
+    problems.extend(problem);
+    if let Some(service) = &scope.default_backend {
+        let mut resolver = backend::Resolver::new(&state.services, &state.endpoint_slices, index);
+        match resolver.resolve(service) {
+            Ok(backend) => snapshot.default_backend = Some(backend),
+            Err(error) => problems.push(Problem {
+                object: ProblemObject::IngressControllerSet {
+                    namespace: scope.set_namespace.clone(),
+                    name: scope.set_name.clone(),
+                },
+                field: format!("spec.defaultBackend.{}", error.field()),
+                reason: error.to_string(),
+            }),
+        }
+    }
+}
+
+/// What translating a group of Ingresses (every member, or one group of the incremental
+/// translator) produced, before what depends on no Ingress is added.
+#[derive(Default)]
+struct Part {
+    exact: Vec<(Arc<str>, Arc<HostRoutes>)>,
+    wildcard: Vec<(Arc<str>, Arc<HostRoutes>)>,
+    catch_all: Option<Arc<HostRoutes>>,
+    tls_exact: Vec<(String, crate::model::TlsHost)>,
+    tls_wildcard: Vec<(String, crate::model::TlsHost)>,
+    redirects: BTreeMap<IngressRef, crate::model::RedirectFlags>,
+    /// `from-to-www-redirect` (member, alias, canonical), oldest Ingress first.
+    www_aliases: Vec<(usize, String, String)>,
+    /// In emission order, not yet grouped by object.
+    problems: Vec<Problem>,
+    /// Credential Secrets read (`auth-secret`, `proxy-ssl-secret`).
+    secrets_used: HashSet<ObjectKey>,
+    /// Certificate and CA Secrets read.
+    certificates_used: HashSet<ObjectKey>,
+    /// Services read (EndpointSlices are read through their Service).
+    services_read: Vec<ObjectKey>,
+    /// Mirrored ConfigMaps read.
+    config_maps_read: HashSet<ObjectKey>,
+}
+
+/// Translates `members` (sorted oldest first) on their own. Every host an Ingress names (in
+/// rules or TLS) is decided by the Ingresses naming it, so a group that shares no host with
+/// the other Ingresses translates the same alone as with them.
+fn translate_group(
+    state: &ClusterState,
+    scope: &ClassScope,
+    index: &backend::SliceIndex,
+    members: &[(IngressRef, &Ingress)],
+) -> Part {
+    let mut builder = Builder {
+        scope,
+        state,
+        tls: tls::TlsDraft::default(),
+        resolver: backend::Resolver::new(&state.services, &state.endpoint_slices, index),
+        problems: Vec::new(),
+        hosts: HashMap::new(),
+        origins: Vec::new(),
+        catch_all_default: None,
+        secrets_used: HashSet::new(),
+        config_maps_read: HashSet::new(),
+        www_aliases: Vec::new(),
+        canaries: HashMap::new(),
+    };
+    for (member, (source, ingress)) in members.iter().enumerate() {
+        builder.add_ingress(member, source, ingress);
+    }
+    builder.finish(members)
 }
 
 /// Creation time for ordering; an object without one (never from the API server) is newest.
@@ -341,8 +469,10 @@ struct Builder<'a> {
     catch_all_default: Option<DefaultBackend>,
     /// Credential Secrets read in this translation: the rest are dropped from the cache.
     secrets_used: HashSet<ObjectKey>,
-    /// `from-to-www-redirect` (alias, canonical) pairs, oldest Ingress first.
-    www_aliases: Vec<(String, String)>,
+    /// Mirrored ConfigMaps read (what the incremental translator watches for).
+    config_maps_read: HashSet<ObjectKey>,
+    /// `from-to-www-redirect` (member, alias, canonical), oldest Ingress first.
+    www_aliases: Vec<(usize, String, String)>,
     /// Paths of canary Ingresses, attached to the main routes in `finish`.
     canaries: HashMap<RuleHost, Vec<CanarySpec>>,
 }
@@ -417,14 +547,14 @@ impl Builder<'_> {
         }
         self.add_routes(member, source, ingress, regex_mode, &policy);
         if parsed.policies.redirect.from_to_www == Some(true) {
-            self.add_www_aliases(ingress);
+            self.add_www_aliases(member, ingress);
         }
         self.add_tls(source, ingress, &parsed.policies);
     }
 
     /// ingress-nginx's `from-to-www-redirect`: `www.foo.com` redirects to `foo.com` (or the
     /// reverse) when no rule names it; decided in `finish`, once every host is known.
-    fn add_www_aliases(&mut self, ingress: &Ingress) {
+    fn add_www_aliases(&mut self, member: usize, ingress: &Ingress) {
         let rules = ingress.spec.iter().flat_map(|s| s.rules.iter().flatten());
         for rule in rules {
             if let Ok(RuleHost::Exact(host)) = rule_host(rule.host.as_deref()) {
@@ -432,7 +562,7 @@ impl Builder<'_> {
                     Some(bare) => bare.to_owned(),
                     None => format!("www.{host}"),
                 };
-                self.www_aliases.push((alias, host));
+                self.www_aliases.push((member, alias, host));
             }
         }
     }
@@ -576,12 +706,9 @@ impl Builder<'_> {
         }
     }
 
-    fn finish(mut self, members: &[(IngressRef, &Ingress)]) -> (Snapshot, Vec<Problem>) {
-        self.state.credentials.retain(&self.secrets_used);
-        let mut snapshot = Snapshot {
-            tls: self.finish_tls(),
-            ..Snapshot::default()
-        };
+    fn finish(mut self, members: &[(IngressRef, &Ingress)]) -> Part {
+        let mut part = Part::default();
+        self.finish_tls(&mut part);
         if let Some(default) = self.catch_all_default.take() {
             self.hosts
                 .entry(RuleHost::CatchAll)
@@ -606,14 +733,11 @@ impl Builder<'_> {
             if let Some(canaries) = self.canaries.remove(&host) {
                 self.attach_canaries(&host, &mut routes, canaries);
             }
+            let routes = Arc::new(routes);
             match host {
-                RuleHost::CatchAll => snapshot.catch_all = Some(routes),
-                RuleHost::Exact(name) => {
-                    snapshot.exact_hosts.insert(name, routes);
-                }
-                RuleHost::Wildcard(parent) => {
-                    snapshot.wildcard_hosts.insert(parent, routes);
-                }
+                RuleHost::CatchAll => part.catch_all = Some(routes),
+                RuleHost::Exact(name) => part.exact.push((name.into(), routes)),
+                RuleHost::Wildcard(parent) => part.wildcard.push((parent.into(), routes)),
             }
         }
 
@@ -630,27 +754,12 @@ impl Builder<'_> {
                 self.problem(&canary.source, canary.field, reason);
             }
         }
-
-        for (alias, canonical) in std::mem::take(&mut self.www_aliases) {
-            if !snapshot.exact_hosts.contains_key(&alias) {
-                snapshot.www_redirects.entry(alias).or_insert(canonical);
-            }
-        }
-
-        if let Some(service) = &self.scope.default_backend {
-            match self.resolver.resolve(service) {
-                Ok(backend) => snapshot.default_backend = Some(backend),
-                Err(error) => self.problems.push(Problem {
-                    object: ProblemObject::IngressControllerSet {
-                        namespace: self.scope.set_namespace.clone(),
-                        name: self.scope.set_name.clone(),
-                    },
-                    field: format!("spec.defaultBackend.{}", error.field()),
-                    reason: error.to_string(),
-                }),
-            }
-        }
-        (snapshot, self.problems)
+        part.www_aliases = std::mem::take(&mut self.www_aliases);
+        part.problems = self.problems;
+        part.secrets_used = self.secrets_used;
+        part.config_maps_read = self.config_maps_read;
+        part.services_read = self.resolver.services_read().collect();
+        part
     }
 
     /// ingress-nginx merges a canary Ingress into the main Ingress serving the same host and

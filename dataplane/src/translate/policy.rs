@@ -236,6 +236,7 @@ impl Builder<'_> {
             return Vec::new();
         };
         let origin = ObjectKey::new(&source.namespace, name);
+        self.config_maps_read.insert(origin.clone());
         let Some(config_map) = self.state.config_maps.get(&origin) else {
             self.problem(
                 source,

@@ -41,7 +41,7 @@ use crate::tls::{ClientCaError, parse_client_ca};
 
 use crate::model::{
     Certificate, ClientAuth, ClientCa, IngressRef, Passthrough, RedirectFlags, Termination,
-    Tls12Ciphers, TlsHost, TlsTable,
+    Tls12Ciphers, TlsHost,
 };
 
 /// The Secret keys of a TLS Secret (`kubernetes.io/tls`).
@@ -259,7 +259,7 @@ impl CertificateCache {
     }
 
     /// Forgets every Secret not in `used` (deleted, or no longer referenced).
-    fn retain(&self, used: &HashSet<ObjectKey>) {
+    pub(super) fn retain(&self, used: &HashSet<ObjectKey>) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.retain(|key, _| used.contains(key));
         }
@@ -742,46 +742,9 @@ impl Builder<'_> {
         }
     }
 
-    /// Builds the snapshot's TLS table (and reads the set's default certificate).
-    pub(super) fn finish_tls(&mut self) -> TlsTable {
-        let mut table = TlsTable {
-            redirects: std::mem::take(&mut self.tls.redirects),
-            ..TlsTable::default()
-        };
-        if let Some(name) = self.scope.default_ssl_certificate.clone() {
-            let key = ObjectKey::new(&self.scope.set_namespace, &name);
-            self.tls.used.insert(key.clone());
-            let secret = self
-                .state
-                .default_certificate
-                .as_ref()
-                .filter(|s| s.metadata.name.as_deref() == Some(name.as_str()));
-            let result = match secret {
-                None => Err(SecretError::NotFound {
-                    secret: key.clone(),
-                    mirrored: false,
-                }),
-                Some(secret) => self.state.certificates.get(&key, secret).map_err(|error| {
-                    SecretError::Unusable {
-                        secret: key.clone(),
-                        error,
-                    }
-                }),
-            };
-            match result {
-                Ok(certificate) => table.default_certificate = Some(certificate),
-                Err(error) => self.problems.push(Problem {
-                    object: ProblemObject::IngressControllerSet {
-                        namespace: self.scope.set_namespace.clone(),
-                        name: self.scope.set_name.clone(),
-                    },
-                    field: "spec.proxy.defaultSslCertificate".to_owned(),
-                    reason: format!(
-                        "{error}; a self-signed certificate generated at start is served instead"
-                    ),
-                }),
-            }
-        }
+    /// Moves the TLS hosts and redirect flags into `part`, with the Secrets read.
+    pub(super) fn finish_tls(&mut self, part: &mut super::Part) {
+        part.redirects = std::mem::take(&mut self.tls.redirects);
         for (host, draft) in std::mem::take(&mut self.tls.hosts) {
             let (key, display, wildcard) = match host {
                 RuleHost::CatchAll => continue,
@@ -794,12 +757,59 @@ impl Builder<'_> {
                 passthrough: draft.passthrough,
             };
             if wildcard {
-                table.wildcard.insert(key, entry);
+                part.tls_wildcard.push((key, entry));
             } else {
-                table.exact.insert(key, entry);
+                part.tls_exact.push((key, entry));
             }
         }
-        self.state.certificates.retain(&self.tls.used);
-        table
+        part.certificates_used = std::mem::take(&mut self.tls.used);
+    }
+}
+
+/// The set's `defaultSslCertificate`, or the problem reading it; its Secret goes into `used`.
+pub(super) fn default_certificate(
+    state: &super::ClusterState,
+    scope: &super::ClassScope,
+    used: &mut HashSet<ObjectKey>,
+) -> (Option<Arc<Certificate>>, Option<Problem>) {
+    let Some(name) = scope.default_ssl_certificate.clone() else {
+        return (None, None);
+    };
+    let key = ObjectKey::new(&scope.set_namespace, &name);
+    used.insert(key.clone());
+    let secret = state
+        .default_certificate
+        .as_ref()
+        .filter(|s| s.metadata.name.as_deref() == Some(name.as_str()));
+    let result = match secret {
+        None => Err(SecretError::NotFound {
+            secret: key.clone(),
+            mirrored: false,
+        }),
+        Some(secret) => {
+            state
+                .certificates
+                .get(&key, secret)
+                .map_err(|error| SecretError::Unusable {
+                    secret: key.clone(),
+                    error,
+                })
+        }
+    };
+    match result {
+        Ok(certificate) => (Some(certificate), None),
+        Err(error) => (
+            None,
+            Some(Problem {
+                object: ProblemObject::IngressControllerSet {
+                    namespace: scope.set_namespace.clone(),
+                    name: scope.set_name.clone(),
+                },
+                field: "spec.proxy.defaultSslCertificate".to_owned(),
+                reason: format!(
+                    "{error}; a self-signed certificate generated at start is served instead"
+                ),
+            }),
+        ),
     }
 }
