@@ -5,9 +5,10 @@
 #   tests/bench/protocols.sh   (adds its section to $BENCH_OUT/bench-report.md, raw numbers in
 #                               $BENCH_OUT/protocols-raw.txt, the section alone in protocols-report.md)
 # Each proxy alone on core 1 with one worker; backend (nginx) and load generators on core 0.
-#   handshakes  `openssl s_time -new` (a new connection, full TLS 1.3 handshake and one
-#               HTTP/1.0 GET of a 0-byte body per connection, never resumed), BENCH_TLS_CLIENTS
-#               of them in parallel; server CPU per handshake
+#   handshakes  `openssl s_time -new` (a new connection and a full TLS 1.3 handshake per
+#               connection, never resumed; then close_notify, or with `-www /0` one HTTP/1.0 GET
+#               of a 0-byte body first), BENCH_TLS_CLIENTS of them in parallel; server CPU per
+#               handshake
 #   http2       h2load over TLS (ALPN h2), BENCH_H2_CONNECTIONS x BENCH_H2_STREAMS; CPU per request
 #   memory      VmRSS idle, then holding BENCH_IDLE_CONNECTIONS idle keep-alive connections
 #               (tests/bench/idle_conns.py: one request each, then kept open)
@@ -65,7 +66,8 @@ RAW="$OUT/protocols-raw.txt"; : > "$RAW"
 raw() { echo "$*" | tee -a "$RAW" >&2; }
 raw "# $(date -u +%FT%TZ) $(nproc) cores; rounds=$ROUNDS duration=$DURATION conns=$CONNS tls_clients=$TLS_CLIENTS h2=${H2_CONNS}x$H2_STREAMS idle=$IDLE"
 raw "loadavg_start $(cut -d' ' -f1-3 /proc/loadavg)"
-raw "versions nginx=$(nginx -v 2>&1 | sed 's/.*nginx\///') haproxy=$(haproxy -v | awk 'NR==1{print $3}') openssl=$(openssl version | awk '{print $2}') h2load=$(h2load --version | awk '{print $2}') oha=$OHA_VERSION"
+sluice="$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- dataplane crds || echo +uncommitted)"
+raw "versions sluice=$sluice nginx=$(nginx -v 2>&1 | sed 's/.*nginx\///') haproxy=$(haproxy -v | awk 'NR==1{print $3}') openssl=$(openssl version | awk '{print $2}') h2load=$(h2load --version | awk '{print $2}') oha=$OHA_VERSION"
 
 # --- one ECDSA P-256 certificate for every server; clients pinned to TLS 1.3 + X25519 -------------
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=$HOST" \
@@ -294,26 +296,27 @@ for proxy in nginx haproxy sluice; do
 done
 
 # --- run kinds ------------------------------------------------------------------------------------
-handshakes() { # handshakes PROXY SECONDS -> "connections bytes_per_conn wall_s" over TLS_CLIENTS parallel s_time
-  local proxy="$1" secs="$2" i t0 pids=()
+handshakes() { # handshakes PROXY SECONDS [PATH] -> "connections bytes_per_conn wall_s" over TLS_CLIENTS parallel s_time
+  local proxy="$1" secs="$2" i t0 pids=() www=()
+  [ -n "${3:-}" ] && www=(-www "$3")   # without: handshake, close_notify, close
   t0="$(now)"
   for i in $(seq 1 "$TLS_CLIENTS"); do
-    taskset -c 0 "${CLIENT[@]}" openssl s_time -connect "$PROXY:$(tls_port "$proxy")" -new -time "$secs" -www /0 >"$W/s_time.$i" 2>&1 &
+    taskset -c 0 "${CLIENT[@]}" openssl s_time -connect "$PROXY:$(tls_port "$proxy")" -new -time "$secs" "${www[@]}" >"$W/s_time.$i" 2>&1 &
     pids+=($!)
   done
   wait "${pids[@]}" || true
   cat "$W"/s_time.* | awk -v w="$(awk -v a="$t0" -v b="$(now)" 'BEGIN{print b-a}')" \
     '/real seconds/ {c += $1; b += $(NF-4) * $1} END {printf "%d %.0f %.2f\n", c, c ? b/c : 0, w}'
 }
-run_handshake() { # -> raw line fields
-  local proxy="$1" pid t0 t1 m out
+run_handshake() { # run_handshake PROXY [PATH] -> raw line fields
+  local proxy="$1" path="${2:-}" pid t0 t1 m out
   pid="$(pid_of "$proxy")"
-  handshakes "$proxy" "$WARMUP" >/dev/null
+  handshakes "$proxy" "$WARMUP" "$path" >/dev/null
   m="$(mpstat_start)"; t0="$(cpu_ticks "$pid")"
-  out="$(handshakes "$proxy" "$DURATION")"
+  out="$(handshakes "$proxy" "$DURATION" "$path")"
   t1="$(cpu_ticks "$pid")"
   read -r n bytes wall <<<"$out"
-  { [ "$n" -gt 0 ] && [ "$bytes" -gt 0 ]; } || die "$proxy: no handshakes completed ($(tail -3 "$W/s_time.1"))"
+  { [ "$n" -gt 0 ] && { [ -z "$path" ] || [ "$bytes" -gt 0 ]; }; } || die "$proxy: no handshakes completed ($(tail -3 "$W/s_time.1"))"
   awk -v n="$n" -v a="$t0" -v b="$t1" -v hz="$HZ" -v w="$wall" -v by="$bytes" -v m="$(mpstat_stop "$m")" \
     'BEGIN{printf "rate=%.0f cpu_us=%.1f n=%d bytes=%d %s\n", n/w, (b-a)/hz*1e6/n, n, by, m}'
 }
@@ -352,8 +355,11 @@ d = json.load(open(sys.argv[1]))
 p = d["latencyPercentiles"]; s = d["summary"]
 codes = d.get("statusCodeDistribution", {})
 ok = sum(v for k, v in codes.items() if k.startswith("2")); total = sum(codes.values())
+# Requests still in flight when -z ends are "aborted due to deadline": counted apart, not errors.
+errors = d.get("errorDistribution", {})
+cut = errors.pop("aborted due to deadline", 0)
 print(f"p50_ms={p['p50']*1e3:.3f} p99_ms={p['p99']*1e3:.3f} p999_ms={p['p99.9']*1e3:.3f} "
-      f"rps={s['requestsPerSec']:.0f} non2xx={total-ok} errors={sum(d.get('errorDistribution', {}).values())}")
+      f"rps={s['requestsPerSec']:.0f} non2xx={total-ok} errors={sum(errors.values())} cut_at_end={cut}")
 PY
 }
 
@@ -371,6 +377,7 @@ order=(nginx haproxy sluice)
 for round in $(seq 1 "$ROUNDS"); do
   # (assigned first, so that a failed run stops the script under set -e)
   for proxy in "${order[@]}"; do r="$(run_handshake "$proxy")"; raw "round=$round kind=handshake proxy=$proxy $r"; done
+  for proxy in "${order[@]}"; do r="$(run_handshake "$proxy" /0)"; raw "round=$round kind=handshake_get proxy=$proxy $r"; done
   for body in $H2_BODIES; do
     for proxy in "${order[@]}"; do r="$(run_h2 "$proxy" "$body")"; raw "round=$round kind=h2 body=$body proxy=$proxy $r"; done
   done
