@@ -344,14 +344,17 @@ wrk_max() { # wrk_max PROXY -> req/s for 1k
   taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" "http://$PROXY:$port/1k" | awk '/Requests\/sec/{printf "%.0f\n", $2}'
 }
 run_latency() { # run_latency PROXY RATE
-  local proxy="$1" rate="$2" port
-  port="$(http_port "$proxy")"
+  local proxy="$1" rate="$2" port pid t0 t1 m
+  port="$(http_port "$proxy")" pid="$(pid_of "$proxy")"
   taskset -c 0 "$OHA" -z "${WARMUP}s" -c"$CONNS" -q "$rate" --latency-correction --no-tui "http://$PROXY:$port/1k" >/dev/null 2>&1
+  m="$(mpstat_start)"; t0="$(cpu_ticks "$pid")"
   taskset -c 0 "$OHA" -z "${DURATION}s" -c"$CONNS" -q "$rate" --latency-correction --no-tui --output-format json \
     "http://$PROXY:$port/1k" > "$W/oha-$proxy.json" 2>"$W/oha-$proxy.err" || true
-  python3 - "$W/oha-$proxy.json" <<'PY'
+  t1="$(cpu_ticks "$pid")"
+  python3 - "$W/oha-$proxy.json" "$((t1 - t0))" "$HZ" "$(mpstat_stop "$m")" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
+ticks, hz, cores = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 p = d["latencyPercentiles"]; s = d["summary"]
 codes = d.get("statusCodeDistribution", {})
 ok = sum(v for k, v in codes.items() if k.startswith("2")); total = sum(codes.values())
@@ -359,7 +362,8 @@ ok = sum(v for k, v in codes.items() if k.startswith("2")); total = sum(codes.va
 errors = d.get("errorDistribution", {})
 cut = errors.pop("aborted due to deadline", 0)
 print(f"p50_ms={p['p50']*1e3:.3f} p99_ms={p['p99']*1e3:.3f} p999_ms={p['p99.9']*1e3:.3f} "
-      f"rps={s['requestsPerSec']:.0f} non2xx={total-ok} errors={sum(errors.values())} cut_at_end={cut}")
+      f"rps={s['requestsPerSec']:.0f} cpu_us={ticks / hz * 1e6 / max(total, 1):.2f} non2xx={total-ok} "
+      f"errors={sum(errors.values())} cut_at_end={cut} {cores}")
 PY
 }
 

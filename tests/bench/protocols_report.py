@@ -44,7 +44,7 @@ def main():
             runs[(f["kind"], f.get("body", ""))][f["proxy"]].append(f)
 
     def med(kind, body, proxy, key):
-        vals = [float(r[key]) for r in runs[(kind, body)].get(proxy, [])]
+        vals = [float(r[key]) for r in runs[(kind, body)].get(proxy, []) if key in r]
         return statistics.median(vals) if vals else float("nan")
 
     rows = []
@@ -80,6 +80,7 @@ def main():
     for key, label, target in [("p50_ms", "p50", None), ("p99_ms", "p99", 1.0), ("p999_ms", "p99.9", None)]:
         row(f"1 KiB at {rate} req/s open loop: {label} latency, ms ⁴", per("latency", "", key), "{:.3f}", target)
     row(f"1 KiB at {rate} req/s open loop: achieved req/s ⁴", per("latency", "", "rps"), "{:.0f}")
+    row(f"1 KiB at {rate} req/s open loop: µs CPU/request ⁴", per("latency", "", "cpu_us"), "{:.2f}")
 
     knobs = head.get("knobs", {})
     h2c, _, h2m = knobs.get("h2", "?x?").partition("x")
