@@ -23,7 +23,8 @@ use crate::model::{PortRef, ServiceRef, Snapshot};
 use crate::shared::Shared;
 use crate::translate::{self, ClassScope, ClusterState, ObjectKey, Problem};
 
-/// How long a burst of changes may keep arriving before one snapshot is built from all of it.
+/// How long after the last snapshot was built a change waits, so a burst of changes arriving
+/// meanwhile goes into one snapshot.
 pub const COALESCE: Duration = Duration::from_millis(20);
 
 /// Which objects a fleet serves and reads.
@@ -602,11 +603,17 @@ pub async fn run(
     let mut last_problems: Option<Vec<Problem>> = None;
     // Keeps what it translated: a change translates only the Ingresses it can affect.
     let mut translator = translate::Translator::new();
+    let mut last_run: Option<Instant> = None;
     loop {
         notify.notified().await;
-        // Coalesce a burst: keep absorbing notifications until it goes quiet.
-        tokio::time::sleep(COALESCE).await;
+        // Coalesce a burst: a change within COALESCE of the last run waits out the rest of
+        // it, absorbing what else arrives, so one snapshot covers the burst. An isolated
+        // change (one translates in milliseconds) is published at once.
+        if let Some(wait) = last_run.and_then(|t| COALESCE.checked_sub(t.elapsed())) {
+            tokio::time::sleep(wait).await;
+        }
         let started = Instant::now();
+        last_run = Some(started);
         let (snapshot, extra) = {
             let Ok(mut m) = mirror.lock() else { return };
             if KINDS.iter().any(|k| !m.synced.contains(k)) {
@@ -641,27 +648,37 @@ pub async fn run(
             } else {
                 None
             };
-            let members_of = |s: &Snapshot| -> BTreeSet<ObjectKey> {
-                s.ingresses
-                    .iter()
-                    .map(|r| ObjectKey::new(r.namespace.clone(), r.name.clone()))
-                    .collect()
-            };
-            let members: BTreeSet<ObjectKey> = match &translated {
-                Some((snapshot, _)) => members_of(snapshot),
-                None => members_of(&shared.snapshot.load()),
+            let serving = shared.snapshot.load();
+            let members: &[crate::model::IngressRef] = match &translated {
+                Some((snapshot, _)) => &snapshot.ingresses,
+                None => &serving.ingresses,
             };
             let mut ingress_status = BTreeMap::new();
             let mut others = Vec::new();
+            // Both sorted by namespace/name: one merge walk tells members apart, without
+            // building a set of 10k keys on every change.
+            let mut members = members.iter().peekable();
             for (k, ing) in &m.state.ingresses {
+                let key = (k.namespace.as_str(), k.name.as_str());
+                while members
+                    .next_if(|r| (r.namespace.as_str(), r.name.as_str()) < key)
+                    .is_some()
+                {}
+                let member = members
+                    .next_if(|r| (r.namespace.as_str(), r.name.as_str()) == key)
+                    .is_some();
+                let entries = lb_entries(ing.status.as_ref());
+                if !member && entries.is_empty() {
+                    continue;
+                }
                 let live = LiveStatus {
                     resource_version: ing.metadata.resource_version.clone().unwrap_or_default(),
                     uid: ing.metadata.uid.clone(),
-                    entries: lb_entries(ing.status.as_ref()),
+                    entries,
                 };
-                if members.contains(k) {
+                if member {
                     ingress_status.insert(k.clone(), live);
-                } else if !live.entries.is_empty() {
+                } else {
                     others.push((k.clone(), live));
                 }
             }

@@ -258,3 +258,20 @@ fn scale_translate_10k() {
     );
     println!("RSS {:.1} MiB", rss_mib());
 }
+
+#[test]
+#[ignore = "a measurement"]
+fn scale_sizes() {
+    use std::mem::size_of;
+    println!(
+        "Ingress {} ObjectMeta {} Service {} ServiceSpec {} EndpointSlice {} Endpoint {} HostRoutes {} Route {}",
+        size_of::<Ingress>(),
+        size_of::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>(),
+        size_of::<Service>(),
+        size_of::<k8s_openapi::api::core::v1::ServiceSpec>(),
+        size_of::<EndpointSlice>(),
+        size_of::<k8s_openapi::api::discovery::v1::Endpoint>(),
+        size_of::<crate::model::HostRoutes>(),
+        size_of::<crate::model::Route>(),
+    );
+}
