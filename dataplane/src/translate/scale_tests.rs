@@ -195,9 +195,15 @@ fn scale_translate_10k() {
 
     // The incremental translator, as the generator uses it.
     let mut translator = Translator::new();
+    let (heap3, _) = heap();
     let t = Instant::now();
     let (first, _) = translator.translate(&state, &scope);
-    println!("incremental translator, first call: {:.1} ms", ms(t));
+    let (heap4, _) = heap();
+    println!(
+        "incremental translator, first call: {:.1} ms; heap of its snapshot and what it keeps {:.1} MiB",
+        ms(t),
+        mib(heap4.saturating_sub(heap3))
+    );
     let mut previous = std::sync::Arc::new(first);
     let mut times = Vec::new();
     let mut parts = [0.0; 3];
