@@ -206,9 +206,36 @@ pub(crate) struct ReadTimeout(Duration);
 /// A response body on its way to the client; see the module docs.
 pub(crate) struct Tracked<B> {
     inner: B,
-    idle: Option<(Pin<Box<Sleep>>, Duration)>,
+    idle: Option<IdleTimer>,
     finish: Option<Finish>,
     bytes: u64,
+}
+
+/// `proxy_read_timeout` between reads of the body. Armed only when the upstream makes the body
+/// wait, so a body that is already buffered (most small responses) costs no timer and no clock
+/// read.
+struct IdleTimer {
+    timeout: Duration,
+    sleep: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+}
+
+impl IdleTimer {
+    /// The body is waiting for the upstream: starts the window unless it already runs; true
+    /// once it has passed.
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.armed {
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            match &mut self.sleep {
+                Some(sleep) => sleep.as_mut().reset(deadline),
+                None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+            self.armed = true;
+        }
+        self.sleep
+            .as_mut()
+            .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready())
+    }
 }
 
 impl<B> Tracked<B>
@@ -219,7 +246,11 @@ where
     /// Wraps `inner`; with `read_timeout`, the response fails when the upstream sends nothing
     /// for that long (nginx's `proxy_read_timeout` applies between reads of the body too).
     pub(crate) fn boxed(inner: B, read_timeout: Option<Duration>, finish: Finish) -> BoxBody {
-        let idle = read_timeout.map(|d| (Box::pin(tokio::time::sleep(d)), d));
+        let idle = read_timeout.map(|timeout| IdleTimer {
+            timeout,
+            sleep: None,
+            armed: false,
+        });
         Tracked {
             inner,
             idle,
@@ -248,20 +279,20 @@ where
                 if let Some(data) = frame.data_ref() {
                     this.bytes += data.len() as u64;
                 }
-                if let Some((sleep, timeout)) = &mut this.idle {
-                    sleep.as_mut().reset(tokio::time::Instant::now() + *timeout);
+                if let Some(idle) = &mut this.idle {
+                    idle.armed = false;
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
-                if let Some((sleep, timeout)) = &mut this.idle
-                    && sleep.as_mut().poll(cx).is_ready()
+                if let Some(idle) = &mut this.idle
+                    && idle.expired(cx)
                 {
                     // Ends the response with an error: hyper closes the client connection, as
                     // nginx does when an upstream stalls mid-body.
-                    return Poll::Ready(Some(Err(Box::new(ReadTimeout(*timeout)))));
+                    return Poll::Ready(Some(Err(Box::new(ReadTimeout(idle.timeout)))));
                 }
                 Poll::Pending
             }
@@ -356,6 +387,70 @@ mod tests {
             reclaim.expect("reclaimable").try_recv().is_err(),
             "a body that was read cannot be replayed"
         );
+    }
+
+    /// A body whose frames arrive at the given delays after each other (then it ends).
+    fn paced(
+        delays_ms: &[u64],
+    ) -> impl Body<Data = Bytes, Error = Infallible> + Unpin + Send + 'static {
+        let delays = delays_ms.to_vec();
+        let stream = futures::stream::unfold(delays.into_iter(), |mut it| async move {
+            let d = it.next()?;
+            tokio::time::sleep(Duration::from_millis(d)).await;
+            Some((
+                Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"x"))),
+                it,
+            ))
+        });
+        StreamBody::new(Box::pin(stream))
+    }
+
+    fn finish() -> Finish {
+        let metrics = crate::proxy::ProxyMetrics::unregistered();
+        let snapshot = Arc::new(crate::model::Snapshot::default());
+        Finish {
+            metrics: metrics.request_metrics(&snapshot, None, "", 200),
+            start: Instant::now(),
+            log: None,
+            hold: None,
+        }
+    }
+
+    /// (frame delays in ms, read timeout in ms, frames before the end, timed out)
+    #[tokio::test(start_paused = true)]
+    async fn read_timeout_table() {
+        let cases: &[(&[u64], u64, usize, bool)] = &[
+            (&[0, 0, 0], 100, 3, false),
+            // Each gap is under the timeout, the whole body is not: the window restarts.
+            (&[60, 60, 60, 60], 100, 4, false),
+            (&[10, 150], 100, 1, true),
+            (&[150], 100, 0, true),
+            (&[150], 200, 1, false),
+        ];
+        for (delays, timeout, frames, timed_out) in cases {
+            let mut body = Tracked::boxed(
+                paced(delays),
+                Some(Duration::from_millis(*timeout)),
+                finish(),
+            );
+            let mut seen = 0;
+            let mut failed = false;
+            while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+                match frame {
+                    Ok(_) => seen += 1,
+                    Err(e) => {
+                        assert!(e.is::<ReadTimeout>(), "{delays:?}: {e}");
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            assert_eq!(
+                (seen, failed),
+                (*frames, *timed_out),
+                "{delays:?} timeout {timeout}"
+            );
+        }
     }
 
     #[test]
