@@ -176,7 +176,10 @@ async fn serve_connection(
     let info = connection.info;
     let service = service_fn(move |req| {
         let (proxy, info) = (proxy.clone(), info.clone());
-        async move { Ok::<_, Infallible>(proxy.handle(req, info).await) }
+        // Boxed per request: hyper keeps a slot the size of this future for every open
+        // connection, and the handler's state (about 4 KiB) would otherwise stay allocated
+        // on each idle keep-alive connection.
+        async move { Ok::<_, Infallible>(Box::pin(proxy.handle(req, info)).await) }
     });
     let conn = builder
         .serve_connection(TokioIo::new(connection.io), service)
