@@ -597,7 +597,7 @@ pub async fn run(
         });
     }
 
-    let initial_fleet = (**shared.fleet.load()).clone();
+    let initial_fleet = shared.fleet.load_full();
     let mut last_config_error: Option<String> = None;
     let mut generation = 0u64;
     let mut last_problems: Option<Vec<Problem>> = None;
@@ -614,99 +614,127 @@ pub async fn run(
         }
         let started = Instant::now();
         last_run = Some(started);
-        let (snapshot, extra) = {
-            let Ok(mut m) = mirror.lock() else { return };
-            if KINDS.iter().any(|k| !m.synced.contains(k)) {
-                continue;
-            }
-            let (config, fleet) = read_config_map(m.config_map.as_ref(), &initial_fleet);
-            let config = match config {
-                Ok(c) => {
-                    last_config_error = None;
-                    shared.config.store(Arc::new(c.clone()));
-                    c
-                }
-                Err(e) => {
-                    if last_config_error.as_ref() != Some(&e) {
-                        tracing::warn!(error = %e, "ConfigMap is invalid; keeping the last good proxy settings");
-                        last_config_error = Some(e);
+        // Translation and the status walk over every Ingress run on the blocking pool: the
+        // proxy's worker (its only thread on a current-thread runtime) keeps serving meanwhile.
+        let job = {
+            let (mirror, shared, opts, stats) =
+                (mirror.clone(), shared.clone(), opts.clone(), stats.clone());
+            let initial_fleet = initial_fleet.clone();
+            let first = last_problems.is_none();
+            let mut translator = std::mem::take(&mut translator);
+            let mut last_config_error = last_config_error.take();
+            off_worker(move || {
+                let step = (|| -> Step {
+                    let Ok(mut m) = mirror.lock() else {
+                        return Step::Stop;
+                    };
+                    if KINDS.iter().any(|k| !m.synced.contains(k)) {
+                        return Step::Skip;
                     }
-                    (**shared.config.load()).clone()
-                }
-            };
-            shared.fleet.store(Arc::new(fleet.clone()));
-            let scope = scope_for(&opts, &fleet, &config);
-            // Only when something translation reads changed (not for status echoes); and off
-            // the worker the proxy runs on, so requests keep flowing while 10k Ingresses
-            // translate.
-            let translated = if m.dirty || last_problems.is_none() {
-                m.dirty = false;
-                let translated =
-                    off_worker(|| translator.translate_changes(&m.state, &scope, &m.changes));
-                m.changes = translate::Changes::none();
-                Some(translated)
-            } else {
-                None
-            };
-            let serving = shared.snapshot.load();
-            let members: &[crate::model::IngressRef] = match &translated {
-                Some((snapshot, _)) => &snapshot.ingresses,
-                None => &serving.ingresses,
-            };
-            let mut ingress_status = BTreeMap::new();
-            let mut others = Vec::new();
-            // Both sorted by namespace/name: one merge walk tells members apart, without
-            // building a set of 10k keys on every change.
-            let mut members = members.iter().peekable();
-            for (k, ing) in &m.state.ingresses {
-                let key = (k.namespace.as_str(), k.name.as_str());
-                while members
-                    .next_if(|r| (r.namespace.as_str(), r.name.as_str()) < key)
-                    .is_some()
-                {}
-                let member = members
-                    .next_if(|r| (r.namespace.as_str(), r.name.as_str()) == key)
-                    .is_some();
-                let entries = lb_entries(ing.status.as_ref());
-                if !member && entries.is_empty() {
-                    continue;
-                }
-                let live = LiveStatus {
-                    resource_version: ing.metadata.resource_version.clone().unwrap_or_default(),
-                    uid: ing.metadata.uid.clone(),
-                    entries,
-                };
-                if member {
-                    ingress_status.insert(k.clone(), live);
-                } else {
-                    others.push((k.clone(), live));
-                }
-            }
-            let service_addresses = m
-                .state
-                .services
-                .get(&opts.publish_service)
-                .and_then(|s| s.status.as_ref())
-                .and_then(|s| s.load_balancer.as_ref())
-                .and_then(|lb| lb.ingress.as_ref())
-                .map(|l| {
-                    l.iter()
-                        .map(|i| (i.ip.clone(), i.hostname.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if let Ok(mut objects) = stats.objects.lock() {
-                objects.insert("Ingress", m.state.ingresses.len());
-                objects.insert("IngressClass", m.state.ingress_classes.len());
-                objects.insert("Service", m.state.services.len());
-                objects.insert("EndpointSlice", m.state.endpoint_slices.len());
-                objects.insert("Secret", m.state.secrets.len());
-                objects.insert("MirrorConfigMap", m.state.config_maps.len());
-            }
-            (
-                translated,
-                (ingress_status, others, service_addresses, fleet),
-            )
+                    let (config, fleet) = read_config_map(m.config_map.as_ref(), &initial_fleet);
+                    let config = match config {
+                        Ok(c) => {
+                            last_config_error = None;
+                            shared.config.store(Arc::new(c.clone()));
+                            c
+                        }
+                        Err(e) => {
+                            if last_config_error.as_ref() != Some(&e) {
+                                tracing::warn!(error = %e, "ConfigMap is invalid; keeping the last good proxy settings");
+                                last_config_error = Some(e);
+                            }
+                            (**shared.config.load()).clone()
+                        }
+                    };
+                    shared.fleet.store(Arc::new(fleet.clone()));
+                    let scope = scope_for(&opts, &fleet, &config);
+                    // Only when something translation reads changed (not for status echoes); and off
+                    // the worker the proxy runs on, so requests keep flowing while 10k Ingresses
+                    // translate.
+                    let translated = if m.dirty || first {
+                        m.dirty = false;
+                        let translated = translator.translate_changes(&m.state, &scope, &m.changes);
+                        m.changes = translate::Changes::none();
+                        Some(translated)
+                    } else {
+                        None
+                    };
+                    let serving = shared.snapshot.load();
+                    let members: &[crate::model::IngressRef] = match &translated {
+                        Some((snapshot, _)) => &snapshot.ingresses,
+                        None => &serving.ingresses,
+                    };
+                    let mut ingress_status = BTreeMap::new();
+                    let mut others = Vec::new();
+                    // Both sorted by namespace/name: one merge walk tells members apart, without
+                    // building a set of 10k keys on every change.
+                    let mut members = members.iter().peekable();
+                    for (k, ing) in &m.state.ingresses {
+                        let key = (k.namespace.as_str(), k.name.as_str());
+                        while members
+                            .next_if(|r| (r.namespace.as_str(), r.name.as_str()) < key)
+                            .is_some()
+                        {}
+                        let member = members
+                            .next_if(|r| (r.namespace.as_str(), r.name.as_str()) == key)
+                            .is_some();
+                        let entries = lb_entries(ing.status.as_ref());
+                        if !member && entries.is_empty() {
+                            continue;
+                        }
+                        let live = LiveStatus {
+                            resource_version: ing
+                                .metadata
+                                .resource_version
+                                .clone()
+                                .unwrap_or_default(),
+                            uid: ing.metadata.uid.clone(),
+                            entries,
+                        };
+                        if member {
+                            ingress_status.insert(k.clone(), live);
+                        } else {
+                            others.push((k.clone(), live));
+                        }
+                    }
+                    let service_addresses = m
+                        .state
+                        .services
+                        .get(&opts.publish_service)
+                        .and_then(|s| s.status.as_ref())
+                        .and_then(|s| s.load_balancer.as_ref())
+                        .and_then(|lb| lb.ingress.as_ref())
+                        .map(|l| {
+                            l.iter()
+                                .map(|i| (i.ip.clone(), i.hostname.clone()))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if let Ok(mut objects) = stats.objects.lock() {
+                        objects.insert("Ingress", m.state.ingresses.len());
+                        objects.insert("IngressClass", m.state.ingress_classes.len());
+                        objects.insert("Service", m.state.services.len());
+                        objects.insert("EndpointSlice", m.state.endpoint_slices.len());
+                        objects.insert("Secret", m.state.secrets.len());
+                        objects.insert("MirrorConfigMap", m.state.config_maps.len());
+                    }
+                    Step::Built(Box::new((
+                        translated,
+                        (ingress_status, others, service_addresses, fleet),
+                    )))
+                })();
+                (translator, last_config_error, step)
+            })
+        };
+        let Some((kept, config_error, step)) = job.await else {
+            return;
+        };
+        translator = kept;
+        last_config_error = config_error;
+        let (snapshot, extra) = match step {
+            Step::Built(built) => *built,
+            Step::Skip => continue,
+            Step::Stop => return,
         };
         let current = shared.snapshot.load_full();
         let (snapshot, problems) = match snapshot {
@@ -777,12 +805,35 @@ fn strip_generation_eq(current: &Snapshot, new: &Snapshot) -> bool {
         && current.www_redirects == new.www_redirects
 }
 
-/// Runs `f` without holding up the other tasks of this worker (the proxy's, on a one-worker
-/// runtime): `block_in_place` hands the worker to another thread meanwhile. A current-thread
-/// runtime (tests) cannot do that and runs `f` in place.
-fn off_worker<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-        _ => f(),
+/// Runs `f` on the blocking pool, so the proxy's tasks keep running while it works (on a
+/// one-worker runtime, or a current-thread one, they would otherwise wait for all of it). A
+/// panic in `f` is resumed here, as if `f` had run in place; `None` when the runtime is
+/// shutting down.
+async fn off_worker<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(value) => Some(value),
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(_) => None,
     }
 }
+
+/// What one pass of the generator loop built under the mirror lock.
+enum Step {
+    /// The translation (when something it reads changed) and the status inputs.
+    Built(Box<(Option<Translated>, StatusInputs)>),
+    /// Not every watch has synced yet.
+    Skip,
+    /// The mirror lock is poisoned: a pump panicked.
+    Stop,
+}
+
+/// A new snapshot and its problems.
+type Translated = (Snapshot, Vec<Problem>);
+
+/// Ingress status of members and of others, the publish Service's addresses, the fleet.
+type StatusInputs = (
+    BTreeMap<ObjectKey, LiveStatus>,
+    Vec<(ObjectKey, LiveStatus)>,
+    Vec<(Option<String>, Option<String>)>,
+    FleetSettings,
+);
