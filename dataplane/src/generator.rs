@@ -7,7 +7,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
+use tokio::sync::Mutex as AsyncMutex;
 
 use futures::{Stream, StreamExt as _};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
@@ -169,7 +171,7 @@ type Selected<'a, K, V> = (&'a mut BTreeMap<K, V>, Option<&'a mut Option<BTreeSe
 async fn pump<V, K>(
     kind: &'static str,
     stream: impl Stream<Item = Result<watcher::Event<V>, watcher::Error>>,
-    mirror: Arc<Mutex<Mirror>>,
+    mirror: Arc<AsyncMutex<Mirror>>,
     notify: Arc<Notify>,
     select: impl for<'a> Fn(&'a mut Mirror) -> Selected<'a, K, V>,
     key: impl Fn(&V) -> Option<K>,
@@ -188,7 +190,7 @@ async fn pump<V, K>(
                     _ => None,
                 };
                 let changed = {
-                    let Ok(mut m) = mirror.lock() else { return };
+                    let mut m = mirror.lock().await;
                     if let (_, Some(keys)) = select(&mut m) {
                         match &event_key {
                             Some(k) => {
@@ -296,7 +298,7 @@ fn scope_for(
 async fn pump_mirrors<T>(
     kind: &'static str,
     stream: impl Stream<Item = Result<watcher::Event<T>, watcher::Error>>,
-    mirror: Arc<Mutex<Mirror>>,
+    mirror: Arc<AsyncMutex<Mirror>>,
     notify: Arc<Notify>,
     select: impl Fn(&mut Mirror) -> &mut BTreeMap<ObjectKey, T>,
     journal: impl Fn(&mut translate::Changes) -> &mut Option<BTreeSet<ObjectKey>>,
@@ -320,7 +322,7 @@ async fn pump_mirrors<T>(
                     }
                 }
                 {
-                    let Ok(mut m) = mirror.lock() else { return };
+                    let mut m = mirror.lock().await;
                     *select(&mut m) = by_origin;
                     // Rebuilt whole (there are few): compare them all.
                     *journal(&mut m.changes) = None;
@@ -347,7 +349,7 @@ async fn pump_default_certificate(
     client: kube::Client,
     namespace: String,
     mut desired: watch::Receiver<DefaultCertificateName>,
-    mirror: Arc<Mutex<Mirror>>,
+    mirror: Arc<AsyncMutex<Mirror>>,
     notify: Arc<Notify>,
 ) {
     loop {
@@ -362,7 +364,8 @@ async fn pump_default_certificate(
             }
         };
         let Some(name) = name else {
-            if let Ok(mut m) = mirror.lock() {
+            {
+                let mut m = mirror.lock().await;
                 m.state.default_certificate = None;
                 m.dirty = true;
                 m.synced.insert("DefaultCertificate");
@@ -390,7 +393,8 @@ async fn pump_default_certificate(
                         if !apply_event(&mut map, &mut pending, ev, name_key) {
                             continue;
                         }
-                        if let Ok(mut m) = mirror.lock() {
+                        {
+                            let mut m = mirror.lock().await;
                             m.state.default_certificate = map.get(&name).cloned();
                             m.dirty = true;
                             if init_done {
@@ -435,7 +439,9 @@ pub async fn run(
     stats: Arc<GeneratorStats>,
     published: watch::Sender<Arc<Published>>,
 ) {
-    let mirror = Arc::new(Mutex::new(Mirror::default()));
+    // An async lock: the pumps run on the proxy's worker and must not block it while a
+    // translation pass (on the blocking pool) holds the mirror for milliseconds.
+    let mirror = Arc::new(AsyncMutex::new(Mirror::default()));
     let notify = Arc::new(Notify::new());
     let cfg = watcher::Config::default().any_semantic();
 
@@ -560,17 +566,21 @@ pub async fn run(
                 match ev {
                     Ok(ev) => {
                         let init_done = matches!(ev, watcher::Event::InitDone);
-                        let Ok(mut map) = cm_map.lock() else { return };
-                        let changed = apply_event(&mut map, &mut pending, ev, name_key);
-                        if let Ok(mut m) = mirror.lock() {
-                            m.config_map = map.values().next().cloned();
+                        let (config_map, changed) = {
+                            let Ok(mut map) = cm_map.lock() else { return };
+                            let changed = apply_event(&mut map, &mut pending, ev, name_key);
+                            (map.values().next().cloned(), changed)
+                        };
+                        {
+                            let mut m = mirror.lock().await;
+                            m.config_map = config_map.clone();
                             m.dirty |= changed;
                             if init_done {
                                 m.synced.insert("ConfigMap");
                             }
                         }
                         if changed {
-                            let wanted = default_certificate_name(map.values().next());
+                            let wanted = default_certificate_name(config_map.as_ref());
                             default_name_tx.send_if_modified(|current| match &wanted {
                                 Some(name) if current.as_ref() != Some(name) => {
                                     *current = Some(name.clone());
@@ -625,9 +635,7 @@ pub async fn run(
             let mut last_config_error = last_config_error.take();
             off_worker(move || {
                 let step = (|| -> Step {
-                    let Ok(mut m) = mirror.lock() else {
-                        return Step::Stop;
-                    };
+                    let mut m = mirror.blocking_lock();
                     if KINDS.iter().any(|k| !m.synced.contains(k)) {
                         return Step::Skip;
                     }
@@ -734,7 +742,6 @@ pub async fn run(
         let (snapshot, extra) = match step {
             Step::Built(built) => *built,
             Step::Skip => continue,
-            Step::Stop => return,
         };
         let current = shared.snapshot.load_full();
         let (snapshot, problems) = match snapshot {
@@ -823,8 +830,6 @@ enum Step {
     Built(Box<(Option<Translated>, StatusInputs)>),
     /// Not every watch has synced yet.
     Skip,
-    /// The mirror lock is poisoned: a pump panicked.
-    Stop,
 }
 
 /// A new snapshot and its problems.
