@@ -111,6 +111,17 @@ fn apply_event<K: Clone + Ord, V>(
     event: watcher::Event<V>,
     key: impl Fn(&V) -> Option<K>,
 ) -> bool {
+    apply_event_as(map, pending, event, key, |o| o)
+}
+
+/// [`apply_event`], storing each object as `convert` makes it (what translation reads of it).
+fn apply_event_as<K: Clone + Ord, V, W>(
+    map: &mut BTreeMap<K, W>,
+    pending: &mut Option<BTreeMap<K, W>>,
+    event: watcher::Event<V>,
+    key: impl Fn(&V) -> Option<K>,
+    convert: impl Fn(V) -> W,
+) -> bool {
     match event {
         watcher::Event::Init => {
             *pending = Some(BTreeMap::new());
@@ -118,7 +129,7 @@ fn apply_event<K: Clone + Ord, V>(
         }
         watcher::Event::InitApply(o) => {
             if let (Some(p), Some(k)) = (pending.as_mut(), key(&o)) {
-                p.insert(k, o);
+                p.insert(k, convert(o));
             }
             false
         }
@@ -130,7 +141,7 @@ fn apply_event<K: Clone + Ord, V>(
         }
         watcher::Event::Apply(o) => {
             if let Some(k) = key(&o) {
-                map.insert(k, o);
+                map.insert(k, convert(o));
             }
             true
         }
@@ -167,15 +178,18 @@ fn name_key<T: kube::Resource>(o: &T) -> Option<String> {
 /// translator compares whole).
 type Selected<'a, K, V> = (&'a mut BTreeMap<K, V>, Option<&'a mut Option<BTreeSet<K>>>);
 
-/// Consumes one kind's watch stream into the mirror; `select` picks the map.
-async fn pump<V, K>(
+/// Consumes one kind's watch stream into the mirror; `select` picks the map, `convert` makes
+/// what is stored of each object.
+#[allow(clippy::too_many_arguments)]
+async fn pump<V, W, K>(
     kind: &'static str,
     stream: impl Stream<Item = Result<watcher::Event<V>, watcher::Error>>,
     mirror: Arc<AsyncMutex<Mirror>>,
     notify: Arc<Notify>,
-    select: impl for<'a> Fn(&'a mut Mirror) -> Selected<'a, K, V>,
+    select: impl for<'a> Fn(&'a mut Mirror) -> Selected<'a, K, W>,
     key: impl Fn(&V) -> Option<K>,
-    same: impl Fn(&V, &V) -> bool,
+    convert: impl Fn(V) -> W,
+    same: impl Fn(&W, &V) -> bool,
 ) where
     K: Ord + Clone,
 {
@@ -209,7 +223,8 @@ async fn pump<V, K>(
                             .unwrap_or(true),
                         _ => true,
                     };
-                    let changed = apply_event(select(&mut m).0, &mut pending, ev, &key);
+                    let changed =
+                        apply_event_as(select(&mut m).0, &mut pending, ev, &key, &convert);
                     if init_done {
                         m.synced.insert(kind);
                     }
@@ -451,12 +466,9 @@ pub async fn run(
     let classes = watcher(Api::<IngressClass>::all(client.clone()), cfg.clone())
         .modify(translate::strip_ingress_class)
         .default_backoff();
-    let services = watcher(Api::<Service>::all(client.clone()), cfg.clone())
-        .modify(translate::strip_service)
-        .default_backoff();
-    let slices = watcher(Api::<EndpointSlice>::all(client.clone()), cfg.clone())
-        .modify(translate::strip_endpoint_slice)
-        .default_backoff();
+    // Services and EndpointSlices are stored converted (`convert` in their pumps below).
+    let services = watcher(Api::<Service>::all(client.clone()), cfg.clone()).default_backoff();
+    let slices = watcher(Api::<EndpointSlice>::all(client.clone()), cfg.clone()).default_backoff();
     let cm_cfg = watcher::Config::default()
         .fields(&format!("metadata.name={}", opts.config_map.name))
         .any_semantic();
@@ -519,6 +531,7 @@ pub async fn run(
         notify.clone(),
         |m| (&mut m.state.ingresses, Some(&mut m.changes.ingresses)),
         ns_key,
+        |o| o,
         same_but_status,
     ));
     tokio::spawn(pump(
@@ -529,6 +542,7 @@ pub async fn run(
         // Compared whole by the translator (there are few).
         |m| (&mut m.state.ingress_classes, None),
         name_key,
+        |o| o,
         |_, _| false,
     ));
     tokio::spawn(pump(
@@ -538,6 +552,7 @@ pub async fn run(
         notify.clone(),
         |m| (&mut m.state.services, Some(&mut m.changes.services)),
         ns_key,
+        translate::ServiceInfo::from,
         |_, _| false,
     ));
     tokio::spawn(pump(
@@ -552,6 +567,7 @@ pub async fn run(
             )
         },
         ns_key,
+        translate::SliceInfo::from,
         |_, _| false,
     ));
     // The ConfigMap is one object; keep it in a one-entry map.

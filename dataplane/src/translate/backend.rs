@@ -4,11 +4,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Service, ServicePort};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::IngressBackend;
 
 use super::ObjectKey;
+use super::compact::{ServiceInfo, ServicePortInfo, SliceInfo};
 use crate::model::{Backend, Endpoint, PortRef, ServiceRef};
 
 /// The label that ties an EndpointSlice to its Service.
@@ -127,13 +126,13 @@ fn is_forbidden_external_name(name: &str) -> bool {
 pub(crate) type SliceIndex = HashMap<ObjectKey, std::collections::BTreeSet<ObjectKey>>;
 
 /// The Service an EndpointSlice belongs to (its `kubernetes.io/service-name` label).
-pub(crate) fn slice_service(key: &ObjectKey, slice: &EndpointSlice) -> Option<ObjectKey> {
-    let service = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
+pub(crate) fn slice_service(key: &ObjectKey, slice: &SliceInfo) -> Option<ObjectKey> {
+    let service = slice.service.as_deref()?;
     Some(ObjectKey::new(&key.namespace, service))
 }
 
 /// Builds the index of every slice.
-pub(crate) fn slice_index(slices: &BTreeMap<ObjectKey, EndpointSlice>) -> SliceIndex {
+pub(crate) fn slice_index(slices: &BTreeMap<ObjectKey, SliceInfo>) -> SliceIndex {
     let mut index = SliceIndex::new();
     for (key, slice) in slices {
         if let Some(service) = slice_service(key, slice) {
@@ -146,16 +145,16 @@ pub(crate) fn slice_index(slices: &BTreeMap<ObjectKey, EndpointSlice>) -> SliceI
 /// Resolves Service references to backends, each Service port once per translation: every route
 /// naming the same Service port shares one `Arc<Backend>` (and one endpoint list).
 pub(crate) struct Resolver<'a> {
-    services: &'a BTreeMap<ObjectKey, Service>,
-    slices: &'a BTreeMap<ObjectKey, EndpointSlice>,
+    services: &'a BTreeMap<ObjectKey, ServiceInfo>,
+    slices: &'a BTreeMap<ObjectKey, SliceInfo>,
     index: &'a SliceIndex,
     cache: HashMap<ServiceRef, Result<Arc<Backend>, BackendError>>,
 }
 
 impl<'a> Resolver<'a> {
     pub(crate) fn new(
-        services: &'a BTreeMap<ObjectKey, Service>,
-        slices: &'a BTreeMap<ObjectKey, EndpointSlice>,
+        services: &'a BTreeMap<ObjectKey, ServiceInfo>,
+        slices: &'a BTreeMap<ObjectKey, SliceInfo>,
         index: &'a SliceIndex,
     ) -> Self {
         Resolver {
@@ -189,9 +188,7 @@ impl<'a> Resolver<'a> {
             .services
             .get(&key)
             .ok_or_else(|| BackendError::ServiceNotFound(display()))?;
-        let spec = object.spec.as_ref();
-        let ports: &[ServicePort] = spec.and_then(|s| s.ports.as_deref()).unwrap_or_default();
-        let port = ports.iter().find(|p| match &service.port {
+        let port = object.ports.iter().find(|p| match &service.port {
             PortRef::Number(n) => p.port == i32::from(*n),
             PortRef::Name(name) => p.name.as_deref() == Some(name.as_str()),
         });
@@ -200,8 +197,7 @@ impl<'a> Resolver<'a> {
             port: service.port.clone(),
         };
         if let Some(port) = port
-            && let Some(protocol) = port.protocol.as_deref()
-            && protocol != "TCP"
+            && let Some(protocol) = port.not_tcp.as_deref()
         {
             return Err(BackendError::NotTcp {
                 service: display(),
@@ -210,9 +206,10 @@ impl<'a> Resolver<'a> {
             });
         }
 
-        if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
-            let host = spec
-                .and_then(|s| s.external_name.as_deref())
+        if object.external {
+            let host = object
+                .external_name
+                .as_deref()
                 .filter(|h| !h.is_empty())
                 .ok_or_else(|| BackendError::NoExternalName(display()))?;
             if is_forbidden_external_name(host) {
@@ -256,14 +253,13 @@ impl<'a> Resolver<'a> {
         }
         let display = format!("{}/{}", service.namespace, service.name);
         let key = ObjectKey::new(&service.namespace, &service.name);
-        let spec = self.services.get(&key).and_then(|s| s.spec.as_ref());
-        let ip = spec
-            .and_then(|s| s.cluster_ip.as_deref())
-            .and_then(|ip| ip.parse::<IpAddr>().ok())
+        let object = self.services.get(&key);
+        let ip = object
+            .and_then(|s| s.cluster_ip)
             .filter(|ip| !is_forbidden_upstream(*ip))
             .ok_or_else(|| BackendError::NoClusterIp(display.clone()))?;
-        let port = spec
-            .and_then(|s| s.ports.as_deref())
+        let port = object
+            .map(|s| &*s.ports)
             .unwrap_or_default()
             .iter()
             .find(|p| match &service.port {
@@ -290,7 +286,7 @@ impl<'a> Resolver<'a> {
     ///
     /// Slice ports carry the Service port's name (empty for a single unnamed port) and the
     /// target port number, which may differ between slices when `targetPort` is a name.
-    fn endpoints(&self, namespace: &str, service: &str, port: &ServicePort) -> Arc<[Endpoint]> {
+    fn endpoints(&self, namespace: &str, service: &str, port: &ServicePortInfo) -> Arc<[Endpoint]> {
         let port_name = port.name.as_deref().unwrap_or_default();
         let mut endpoints = Vec::new();
         let keys = self.index.get(&ObjectKey::new(namespace, service));
@@ -300,39 +296,29 @@ impl<'a> Resolver<'a> {
             .filter_map(|key| self.slices.get(key));
         for slice in slices {
             // FQDN slices have no IPs to connect to.
-            if slice.address_type != "IPv4" && slice.address_type != "IPv6" {
+            if !slice.ip {
                 continue;
             }
             let target = slice
                 .ports
                 .iter()
-                .flatten()
-                .find(|p| {
-                    p.name.as_deref().unwrap_or_default() == port_name
-                        && p.protocol.as_deref().unwrap_or("TCP") == "TCP"
-                })
+                .find(|p| &*p.name == port_name && p.tcp)
                 .and_then(|p| p.port)
                 .and_then(|p| u16::try_from(p).ok())
                 .filter(|p| *p != 0);
             let Some(target) = target else { continue };
+            // Only the first address has defined semantics (the API says so); endpoints
+            // without one that is an IP were left out on arrival.
             for endpoint in &slice.endpoints {
-                // Only the first address has defined semantics (the API says so).
-                let Some(ip) = endpoint
-                    .addresses
-                    .first()
-                    .and_then(|a| a.parse::<IpAddr>().ok())
-                else {
-                    continue;
-                };
+                let ip = endpoint.ip;
                 if is_forbidden_upstream(ip) {
                     continue;
                 }
-                let conditions = endpoint.conditions.as_ref();
                 // The EndpointSlice API: nil `ready` means ready; nil `serving` defers to
                 // `ready`; nil `terminating` means not terminating.
-                let ready = conditions.and_then(|c| c.ready).unwrap_or(true);
-                let serving = conditions.and_then(|c| c.serving).unwrap_or(ready);
-                let terminating = conditions.and_then(|c| c.terminating).unwrap_or(false);
+                let ready = endpoint.ready.unwrap_or(true);
+                let serving = endpoint.serving.unwrap_or(ready);
+                let terminating = endpoint.terminating.unwrap_or(false);
                 endpoints.push(Endpoint {
                     addr: SocketAddr::new(ip, target),
                     // A terminating endpoint finishes what it has but gets no new requests,

@@ -17,10 +17,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::Resource;
 
 use super::backend::{self, SliceIndex};
+use super::compact::{ServiceInfo, SliceInfo};
 use super::validate::{RuleHost, rule_host};
 use super::{ClassScope, ClusterState, ObjectKey, Part, Problem, age, is_member};
 use crate::model::{HostMap, HostRoutes, IngressRef, RedirectFlags, Snapshot, TlsHost, TlsTable};
@@ -37,18 +39,46 @@ enum Version<T> {
     Value(Box<T>),
 }
 
-impl<T: Resource + Clone + PartialEq> Version<T> {
+/// An object with a resourceVersion (when it came from the API server).
+trait Versioned: Clone + PartialEq {
+    fn resource_version(&self) -> Option<&str>;
+}
+
+macro_rules! versioned_resource {
+    ($($t:ty),*) => {$(
+        impl Versioned for $t {
+            fn resource_version(&self) -> Option<&str> {
+                self.meta().resource_version.as_deref()
+            }
+        }
+    )*};
+}
+versioned_resource!(Ingress, Secret, ConfigMap);
+
+impl Versioned for ServiceInfo {
+    fn resource_version(&self) -> Option<&str> {
+        self.resource_version.as_deref()
+    }
+}
+
+impl Versioned for SliceInfo {
+    fn resource_version(&self) -> Option<&str> {
+        self.resource_version.as_deref()
+    }
+}
+
+impl<T: Versioned> Version<T> {
     fn of(object: &T) -> Self {
-        match &object.meta().resource_version {
-            Some(rv) => Version::Rv(rv.as_str().into()),
+        match object.resource_version() {
+            Some(rv) => Version::Rv(rv.into()),
             None => Version::Value(Box::new(object.clone())),
         }
     }
 
     fn same(&self, object: &T) -> bool {
         match self {
-            Version::Rv(rv) => object.meta().resource_version.as_deref() == Some(&**rv),
-            Version::Value(old) => object.meta().resource_version.is_none() && **old == *object,
+            Version::Rv(rv) => object.resource_version() == Some(&**rv),
+            Version::Value(old) => object.resource_version().is_none() && **old == *object,
         }
     }
 }
@@ -57,7 +87,7 @@ impl<T: Resource + Clone + PartialEq> Version<T> {
 /// pushes the keys of those added, changed or removed since. Merge walks over both, without
 /// hashing or copying keys unless something changed: at 10k objects of each kind this runs on
 /// every change.
-fn diff<T: Resource + Clone + PartialEq>(
+fn diff<T: Versioned>(
     seen: &mut Vec<(ObjectKey, Version<T>)>,
     current: &BTreeMap<ObjectKey, T>,
     changed: &mut Vec<ObjectKey>,
@@ -126,7 +156,7 @@ impl Changes {
 }
 
 /// [`diff`] limited to `keys` when they are known.
-fn diff_some<T: Resource + Clone + PartialEq>(
+fn diff_some<T: Versioned>(
     seen: &mut Vec<(ObjectKey, Version<T>)>,
     current: &BTreeMap<ObjectKey, T>,
     keys: Option<&BTreeSet<ObjectKey>>,
@@ -224,13 +254,10 @@ pub struct Translator {
     classes: BTreeMap<String, IngressClass>,
     /// The version of every object last translated, sorted by key.
     ingresses: Vec<(ObjectKey, Version<Ingress>)>,
-    services: Vec<(ObjectKey, Version<k8s_openapi::api::core::v1::Service>)>,
-    slices: Vec<(
-        ObjectKey,
-        Version<k8s_openapi::api::discovery::v1::EndpointSlice>,
-    )>,
-    secrets: Vec<(ObjectKey, Version<k8s_openapi::api::core::v1::Secret>)>,
-    config_maps: Vec<(ObjectKey, Version<k8s_openapi::api::core::v1::ConfigMap>)>,
+    services: Vec<(ObjectKey, Version<ServiceInfo>)>,
+    slices: Vec<(ObjectKey, Version<SliceInfo>)>,
+    secrets: Vec<(ObjectKey, Version<Secret>)>,
+    config_maps: Vec<(ObjectKey, Version<ConfigMap>)>,
     /// The Service of each slice, as indexed.
     slice_owner: HashMap<ObjectKey, ObjectKey>,
     slice_index: SliceIndex,

@@ -12,6 +12,7 @@
 
 mod backend;
 mod class;
+mod compact;
 mod incremental;
 mod policy;
 mod strip;
@@ -40,6 +41,7 @@ pub use backend::{BackendError, SERVICE_NAME_LABEL};
 pub use class::{
     PARAMETERS_API_GROUP, PARAMETERS_KIND, PARAMETERS_SCOPE, class_is_ours, is_member,
 };
+pub use compact::{EndpointInfo, ServiceInfo, ServicePortInfo, SliceInfo, SlicePortInfo};
 pub use incremental::{Changes, Translator};
 pub use policy::CredentialsCache;
 pub use strip::{
@@ -105,8 +107,9 @@ pub struct ClusterState {
     pub ingresses: BTreeMap<ObjectKey, Ingress>,
     /// Cluster-scoped, keyed by name.
     pub ingress_classes: BTreeMap<String, IngressClass>,
-    pub services: BTreeMap<ObjectKey, Service>,
-    pub endpoint_slices: BTreeMap<ObjectKey, EndpointSlice>,
+    /// Services and EndpointSlices as translation reads them (converted on arrival).
+    pub services: BTreeMap<ObjectKey, ServiceInfo>,
+    pub endpoint_slices: BTreeMap<ObjectKey, SliceInfo>,
     /// TLS Secrets mirrored into the set's namespace, keyed by their ORIGIN (the namespace and
     /// name an Ingress's `spec.tls[].secretName` refers to), not by the mirror's own name.
     pub secrets: BTreeMap<ObjectKey, Secret>,
@@ -137,17 +140,17 @@ impl ClusterState {
         }
     }
 
-    pub fn upsert_service(&mut self, mut service: Service) {
-        strip_service(&mut service);
+    /// Stores a Service as translation reads it. Ignores a nameless object.
+    pub fn upsert_service(&mut self, service: Service) {
         if let Some(key) = ObjectKey::from_meta(&service.metadata) {
-            self.services.insert(key, service);
+            self.services.insert(key, ServiceInfo::from(service));
         }
     }
 
-    pub fn upsert_endpoint_slice(&mut self, mut slice: EndpointSlice) {
-        strip_endpoint_slice(&mut slice);
+    /// Stores an EndpointSlice as translation reads it. Ignores a nameless object.
+    pub fn upsert_endpoint_slice(&mut self, slice: EndpointSlice) {
         if let Some(key) = ObjectKey::from_meta(&slice.metadata) {
-            self.endpoint_slices.insert(key, slice);
+            self.endpoint_slices.insert(key, SliceInfo::from(slice));
         }
     }
 

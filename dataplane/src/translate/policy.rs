@@ -273,9 +273,7 @@ impl Builder<'_> {
             .state
             .services
             .get(&key)
-            .and_then(|s| s.spec.as_ref())
-            .and_then(|s| s.ports.as_ref())
-            .map(|ports| ports.iter().map(|p| p.port).collect())
+            .map(|s| s.ports.iter().map(|p| p.port).collect())
             .unwrap_or_default();
         let port = match ports.as_slice() {
             [only] => *only,

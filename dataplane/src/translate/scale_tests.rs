@@ -61,6 +61,12 @@ pub(crate) fn scale_state(n: usize) -> (ClusterState, ClassScope) {
             "kind": "IngressControllerSet", "name": "fleet", "namespace": NS, "scope": "Namespace"}}
     })));
     let mut rv = 10;
+    let (mut at, _) = heap();
+    let mut phase = |what: &str| {
+        let (now, _) = heap();
+        println!("  {what}: heap {:.1} MiB", mib(now.saturating_sub(at)));
+        at = now;
+    };
     for i in 0..n {
         rv += 1;
         state.upsert_service(from_json::<Service>(json!({
@@ -73,6 +79,7 @@ pub(crate) fn scale_state(n: usize) -> (ClusterState, ClassScope) {
             "status": {"loadBalancer": {}}
         })));
     }
+    phase("Services");
     for i in 0..n {
         rv += 1;
         let mut m = meta(&format!("s{i}-1"), rv, 0);
@@ -85,10 +92,12 @@ pub(crate) fn scale_state(n: usize) -> (ClusterState, ClassScope) {
             "ports": [{"name": "http", "port": 8000, "protocol": "TCP"}]
         })));
     }
+    phase("EndpointSlices");
     for i in 0..n {
         rv += 1;
         state.upsert_ingress(scale_ingress(i, (i + 1) % n, rv, None));
     }
+    phase("Ingresses");
     (state, ClassScope::new(CLASS, NS, "fleet"))
 }
 
