@@ -123,7 +123,10 @@ fn is_forbidden_external_name(name: &str) -> bool {
 
 /// The EndpointSlices of each Service (namespace and Service name), by slice key: kept between
 /// translations by the incremental translator, so resolving one Service does not scan them all.
-pub(crate) type SliceIndex = HashMap<ObjectKey, std::collections::BTreeSet<ObjectKey>>;
+///
+/// Each list is sorted: a Service almost always has one slice, and a one-entry B-tree set
+/// allocates a whole node (over 500 bytes) where a vector holds just the key.
+pub(crate) type SliceIndex = HashMap<ObjectKey, Vec<ObjectKey>>;
 
 /// The Service an EndpointSlice belongs to (its `kubernetes.io/service-name` label).
 pub(crate) fn slice_service(key: &ObjectKey, slice: &SliceInfo) -> Option<ObjectKey> {
@@ -136,7 +139,8 @@ pub(crate) fn slice_index(slices: &BTreeMap<ObjectKey, SliceInfo>) -> SliceIndex
     let mut index = SliceIndex::new();
     for (key, slice) in slices {
         if let Some(service) = slice_service(key, slice) {
-            index.entry(service).or_default().insert(key.clone());
+            // In key order: each list comes out sorted.
+            index.entry(service).or_default().push(key.clone());
         }
     }
     index

@@ -272,6 +272,18 @@ fn scale_translate_10k() {
         times[times.len() - 1]
     );
     println!("RSS {:.1} MiB", rss_mib());
+    let (in_use, held) = heap();
+    println!(
+        "heap in use {:.1} MiB, held {:.1} MiB",
+        mib(in_use),
+        mib(held)
+    );
+    unsafe extern "C" {
+        fn malloc_trim(pad: usize) -> i32;
+    }
+    // SAFETY: glibc's malloc_trim only returns free pages to the OS.
+    unsafe { malloc_trim(0) };
+    println!("RSS after malloc_trim {:.1} MiB", rss_mib());
 }
 
 #[test]
