@@ -1,7 +1,8 @@
 //! Kubernetes objects to a [`Snapshot`]: the only place Kubernetes types appear.
 //!
 //! [`translate`] is a pure function of the objects as received (stripped on arrival with the
-//! `strip_*` functions) and the fleet's [`ClassScope`]. It never fails as a whole: anything
+//! `strip_*` functions; Services and EndpointSlices converted to [`ServiceInfo`] and
+//! [`SliceInfo`]) and the fleet's [`ClassScope`]. It never fails as a whole: anything
 //! invalid is skipped at the smallest scope (one path, one rule, one default backend) and
 //! reported as a [`Problem`] naming the object, the field and the reason, for an Event; every
 //! other route keeps working.
