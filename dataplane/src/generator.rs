@@ -252,7 +252,7 @@ const TRIM_EVERY: Duration = Duration::from_secs(5);
 /// pages in the middle of an arena are never returned. At 10k Ingresses that held tens of
 /// MiB more than the live heap, growing with changes. So: at most two arenas, large blocks
 /// always mmapped (freed straight back), and every [`TRIM_EVERY`] the free pages of every
-/// arena returned (`malloc_trim`, on the blocking pool; it takes about a millisecond).
+/// arena returned (`malloc_trim`, on the blocking pool: it walks the free lists).
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
