@@ -250,9 +250,10 @@ const TRIM_EVERY: Duration = Duration::from_secs(5);
 /// its own arena (translation runs on the blocking pool, the pumps on the proxy's worker), a
 /// freed large block raises the mmap threshold so later ones come from the arenas, and free
 /// pages in the middle of an arena are never returned. At 10k Ingresses that held tens of
-/// MiB more than the live heap, growing with changes. So: at most two arenas, large blocks
-/// always mmapped (freed straight back), and every [`TRIM_EVERY`] the free pages of every
-/// arena returned (`malloc_trim`, on the blocking pool: it walks the free lists).
+/// MiB more than the live heap, growing with changes. So: one arena for threads that start
+/// allocating from here on (the blocking pool's; per-thread caches still serve most small
+/// allocations without its lock), large blocks always mmapped (freed straight back), and every
+/// [`TRIM_EVERY`] the free pages of every arena returned (`malloc_trim`, on the blocking pool: it walks the free lists).
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -264,7 +265,7 @@ fn tune_allocator() {
         }
         // SAFETY: mallopt only sets glibc malloc parameters; both values are in range.
         unsafe {
-            mallopt(M_ARENA_MAX, 2);
+            mallopt(M_ARENA_MAX, 1);
             mallopt(M_MMAP_THRESHOLD, 256 * 1024);
         }
         tokio::spawn(async {

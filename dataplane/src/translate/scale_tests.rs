@@ -302,3 +302,72 @@ fn scale_sizes() {
         size_of::<crate::model::Route>(),
     );
 }
+
+/// The generator's pattern after sync: every Ingress's status write echoed back (a new
+/// resourceVersion each), then 1000 changes, translated in batches on another thread as on the
+/// blocking pool. Prints the heap in use against RSS, to tell live growth from fragmentation.
+#[test]
+#[ignore = "a measurement; run in release with --ignored --nocapture"]
+fn scale_status_echo_10k() {
+    let n = 10_000;
+    let (mut state, scope) = scale_state(n);
+    let mut translator = Translator::new();
+    let (first, _) = translator.translate(&state, &scope);
+    let mut previous = std::sync::Arc::new(first);
+    let report = |what: &str| {
+        let (in_use, held) = heap();
+        println!(
+            "{what}: heap in use {:.1} MiB, held {:.1} MiB, RSS {:.1} MiB",
+            mib(in_use),
+            mib(held),
+            rss_mib()
+        );
+    };
+    report("after sync");
+    let mut rv = 2_000_000;
+    let run = |state: &ClusterState, translator: &mut Translator, changes: Changes| {
+        std::thread::scope(|s| {
+            s.spawn(|| translator.translate_changes(state, &scope, &changes))
+                .join()
+                .expect("translation")
+        })
+    };
+    for batch in 0..100 {
+        let mut changes = Changes::none();
+        for i in batch * 100..(batch + 1) * 100 {
+            rv += 1;
+            state.upsert_ingress(scale_ingress(i, (i + 1) % n, rv, None));
+            Changes::note(&mut changes.ingresses, &ObjectKey::new(NS, format!("i{i}")));
+        }
+        previous = std::sync::Arc::new(run(&state, &mut translator, changes).0);
+    }
+    report("after 10k status echoes");
+    for k in 0..1000 {
+        rv += 1;
+        let j = (k * 7919) % n;
+        let name = if k % 2 == 0 {
+            state.upsert_ingress(scale_ingress(j, (j + 1) % n, rv, Some(&format!("/e{k}"))));
+            format!("i{j}")
+        } else {
+            let mut new = scale_ingress(k % n, k % n, rv, None);
+            new.metadata.name = Some(format!("new{k}"));
+            let rules = new.spec.as_mut().and_then(|s| s.rules.as_mut());
+            if let Some(rule) = rules.and_then(|r| r.first_mut()) {
+                rule.host = Some(format!("new{k}.scale.test"));
+            }
+            state.upsert_ingress(new);
+            format!("new{k}")
+        };
+        let mut changes = Changes::none();
+        Changes::note(&mut changes.ingresses, &ObjectKey::new(NS, name));
+        previous = std::sync::Arc::new(run(&state, &mut translator, changes).0);
+    }
+    report("after 1000 changes");
+    drop(previous);
+    unsafe extern "C" {
+        fn malloc_trim(pad: usize) -> i32;
+    }
+    // SAFETY: glibc's malloc_trim only returns free pages to the OS.
+    unsafe { malloc_trim(0) };
+    report("after malloc_trim");
+}
