@@ -243,17 +243,13 @@ async fn pump<V, W, K>(
     }
 }
 
-/// How often freed heap pages go back to the OS (see [`tune_allocator`]).
-const TRIM_EVERY: Duration = Duration::from_secs(5);
-
 /// glibc's malloc keeps what a big mirror's churn frees: each thread that allocates may get
-/// its own arena (translation runs on the blocking pool, the pumps on the proxy's worker), a
-/// freed large block raises the mmap threshold so later ones come from the arenas, and free
-/// pages in the middle of an arena are never returned. At 10k Ingresses that held tens of
-/// MiB more than the live heap, growing with changes. So: one arena for threads that start
-/// allocating from here on (the blocking pool's; per-thread caches still serve most small
-/// allocations without its lock), large blocks always mmapped (freed straight back), and every
-/// [`TRIM_EVERY`] the free pages of every arena returned (`malloc_trim`, on the blocking pool: it walks the free lists).
+/// its own arena (translation runs on the blocking pool, the pumps on the proxy's worker), and a
+/// freed large block raises the mmap threshold so later ones come from the arenas. At 10k
+/// Ingresses the second arena held tens of MiB more than the live heap, growing with changes.
+/// So: one arena for threads that start allocating from here on (the blocking pool's;
+/// per-thread caches still serve most small allocations without its lock), and large blocks
+/// always mmapped (freed straight back).
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -261,23 +257,12 @@ fn tune_allocator() {
         const M_ARENA_MAX: i32 = -8;
         unsafe extern "C" {
             fn mallopt(param: i32, value: i32) -> i32;
-            fn malloc_trim(pad: usize) -> i32;
         }
         // SAFETY: mallopt only sets glibc malloc parameters; both values are in range.
         unsafe {
             mallopt(M_ARENA_MAX, 1);
             mallopt(M_MMAP_THRESHOLD, 256 * 1024);
         }
-        tokio::spawn(async {
-            loop {
-                tokio::time::sleep(TRIM_EVERY).await;
-                // SAFETY: malloc_trim only returns free pages to the OS.
-                let trim = || unsafe { malloc_trim(0) };
-                if tokio::task::spawn_blocking(trim).await.is_err() {
-                    return;
-                }
-            }
-        });
     }
 }
 
