@@ -243,29 +243,6 @@ async fn pump<V, W, K>(
     }
 }
 
-/// glibc's malloc keeps what a big mirror's churn frees: each thread that allocates may get
-/// its own arena (translation runs on the blocking pool, the pumps on the proxy's worker), and a
-/// freed large block raises the mmap threshold so later ones come from the arenas. At 10k
-/// Ingresses the second arena held tens of MiB more than the live heap, growing with changes.
-/// So: one arena for threads that start allocating from here on (the blocking pool's;
-/// per-thread caches still serve most small allocations without its lock), and large blocks
-/// always mmapped (freed straight back).
-fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        const M_MMAP_THRESHOLD: i32 = -3;
-        const M_ARENA_MAX: i32 = -8;
-        unsafe extern "C" {
-            fn mallopt(param: i32, value: i32) -> i32;
-        }
-        // SAFETY: mallopt only sets glibc malloc parameters; both values are in range.
-        unsafe {
-            mallopt(M_ARENA_MAX, 1);
-            mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-        }
-    }
-}
-
 fn lb_entries(status: Option<&k8s_openapi::api::networking::v1::IngressStatus>) -> Vec<LbEntry> {
     status
         .and_then(|s| s.load_balancer.as_ref())
@@ -477,7 +454,6 @@ pub async fn run(
     stats: Arc<GeneratorStats>,
     published: watch::Sender<Arc<Published>>,
 ) {
-    tune_allocator();
     // An async lock: the pumps run on the proxy's worker and must not block it while a
     // translation pass (on the blocking pool) holds the mirror for milliseconds.
     let mirror = Arc::new(AsyncMutex::new(Mirror::default()));
