@@ -36,6 +36,31 @@ fn meta(name: &str, rv: u64, created: u64) -> Value {
     })
 }
 
+/// The k-th change of the measurements, at resourceVersion `rv`: an even k adds a path
+/// (`{path}{k}`) to an existing Ingress, an odd k creates `new{k}` on a host of its own.
+/// Returns the changed Ingress's name, as the watch event would carry it.
+fn scale_change(state: &mut ClusterState, k: usize, n: usize, rv: u64, path: &str) -> String {
+    if k.is_multiple_of(2) {
+        let j = (k * 7919) % n;
+        state.upsert_ingress(scale_ingress(
+            j,
+            (j + 1) % n,
+            rv,
+            Some(&format!("{path}{k}")),
+        ));
+        format!("i{j}")
+    } else {
+        let mut new = scale_ingress(k % n, k % n, rv, None);
+        new.metadata.name = Some(format!("new{k}"));
+        let rules = new.spec.as_mut().and_then(|s| s.rules.as_mut());
+        if let Some(rule) = rules.and_then(|r| r.first_mut()) {
+            rule.host = Some(format!("new{k}.scale.test"));
+        }
+        state.upsert_ingress(new);
+        format!("new{k}")
+    }
+}
+
 pub(crate) fn scale_ingress(i: usize, b: usize, rv: u64, extra_path: Option<&str>) -> Ingress {
     let path = |p: &str, svc: usize| {
         json!({"path": p, "pathType": "Prefix",
@@ -218,27 +243,11 @@ fn scale_translate_10k() {
     let mut parts = [0.0; 3];
     for k in 0..200 {
         rv += 1;
-        let j = (k * 7919) % n;
         let t = Instant::now();
-        if k % 2 == 0 {
-            state.upsert_ingress(scale_ingress(j, (j + 1) % n, rv, Some(&format!("/d{k}"))));
-        } else {
-            let mut new = scale_ingress(k % n, k % n, rv, None);
-            new.metadata.name = Some(format!("new{k}"));
-            let rules = new.spec.as_mut().and_then(|s| s.rules.as_mut());
-            if let Some(rule) = rules.and_then(|r| r.first_mut()) {
-                rule.host = Some(format!("new{k}.scale.test"));
-            }
-            state.upsert_ingress(new);
-        }
+        let name = scale_change(&mut state, k, n, rv, "/d");
         let t1 = Instant::now();
         // The generator names the changed keys, from the watch events.
         let mut changes = Changes::none();
-        let name = if k % 2 == 0 {
-            format!("i{j}")
-        } else {
-            format!("new{k}")
-        };
         Changes::note(&mut changes.ingresses, &ObjectKey::new(NS, name));
         let (snapshot, problems) = translator.translate_changes(&state, &scope, &changes);
         parts[0] += ms(t1);
@@ -344,20 +353,7 @@ fn scale_status_echo_10k() {
     report("after 10k status echoes");
     for k in 0..1000 {
         rv += 1;
-        let j = (k * 7919) % n;
-        let name = if k % 2 == 0 {
-            state.upsert_ingress(scale_ingress(j, (j + 1) % n, rv, Some(&format!("/e{k}"))));
-            format!("i{j}")
-        } else {
-            let mut new = scale_ingress(k % n, k % n, rv, None);
-            new.metadata.name = Some(format!("new{k}"));
-            let rules = new.spec.as_mut().and_then(|s| s.rules.as_mut());
-            if let Some(rule) = rules.and_then(|r| r.first_mut()) {
-                rule.host = Some(format!("new{k}.scale.test"));
-            }
-            state.upsert_ingress(new);
-            format!("new{k}")
-        };
+        let name = scale_change(&mut state, k, n, rv, "/e");
         let mut changes = Changes::none();
         Changes::note(&mut changes.ingresses, &ObjectKey::new(NS, name));
         previous = std::sync::Arc::new(run(&state, &mut translator, changes).0);
