@@ -63,18 +63,11 @@ const SERVICES: &[&str] = &["s0", "s1", "s2", "s3", "missing"];
 
 /// A self-signed certificate for `names`, as a mirror of Secret `NS/origin`.
 fn tls_mirror(origin: &str, names: &[&str], rv: Option<u64>) -> Secret {
-    let key = rcgen::KeyPair::generate().expect("key");
-    let cert =
-        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-            .expect("params")
-            .self_signed(&key)
-            .expect("cert");
-    let mut data = BTreeMap::new();
-    data.insert("tls.crt".to_owned(), ByteString(cert.pem().into_bytes()));
-    data.insert(
-        "tls.key".to_owned(),
-        ByteString(key.serialize_pem().into_bytes()),
-    );
+    let (cert, key) = super::tests::tls_tests::pem(names);
+    let data = BTreeMap::from([
+        ("tls.crt".to_owned(), ByteString(cert.into_bytes())),
+        ("tls.key".to_owned(), ByteString(key.into_bytes())),
+    ]);
     Secret {
         metadata: ObjectMeta {
             namespace: Some(SET_NS.into()),

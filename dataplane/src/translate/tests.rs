@@ -1547,7 +1547,7 @@ fn scales_linearly_enough_for_many_ingresses() {
 
 // TLS translation: spec.tls, passthrough, redirect annotations, the default certificate.
 #[path = "tls_tests.rs"]
-mod tls_tests;
+pub(super) mod tls_tests;
 
 #[test]
 fn annotation_policies_table() {

@@ -14,7 +14,7 @@ use crate::model::{Certificate, RedirectFlags};
 use crate::tls::TlsPolicy;
 
 /// A self-signed certificate for `names` and its key, as PEM.
-fn pem(names: &[&str]) -> (String, String) {
+pub(in crate::translate) fn pem(names: &[&str]) -> (String, String) {
     let key = rcgen::KeyPair::generate().expect("key");
     let cert =
         rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
