@@ -19,12 +19,8 @@ pub fn new_problems<'a>(current: &'a [Problem], already: &BTreeSet<Problem>) -> 
 fn reference(p: &Problem, published: &Published) -> ObjectReference {
     match &p.object {
         ProblemObject::Ingress(i) => {
-            let uid = published
-                .ingress_status
-                .iter()
-                .chain(published.others.iter().map(|(k, v)| (k, v)))
-                .find(|(k, _)| k.namespace == i.namespace && k.name == i.name)
-                .and_then(|(_, v)| v.uid.clone());
+            let key = crate::translate::ObjectKey::new(&i.namespace, &i.name);
+            let uid = published.book.lock().ok().and_then(|book| book.uid(&key));
             ObjectReference {
                 api_version: Some("networking.k8s.io/v1".into()),
                 kind: Some("Ingress".into()),

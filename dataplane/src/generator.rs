@@ -23,6 +23,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::model::{PortRef, ServiceRef, Snapshot};
 use crate::shared::Shared;
+use crate::status::{StatusBook, StatusEntry};
 use crate::translate::{self, ClassScope, ClusterState, ObjectKey, Problem};
 
 /// How long after the last snapshot was built a change waits, so a burst of changes arriving
@@ -44,11 +45,10 @@ pub struct GeneratorOptions {
 pub struct Published {
     pub snapshot: Arc<Snapshot>,
     pub problems: Vec<Problem>,
-    /// Ingresses of other classes (or none) with their current status, so the status writer
-    /// can remove entries it wrote before an Ingress left this class.
-    pub others: Vec<(ObjectKey, LiveStatus)>,
-    /// status.loadBalancer.ingress of every Ingress of this class.
-    pub ingress_status: BTreeMap<ObjectKey, LiveStatus>,
+    /// The status of every Ingress of this class, and of others that carry an address (the
+    /// status writer removes what it wrote before an Ingress left the class). Kept up to date
+    /// by the generator; the same book in every `Published`.
+    pub book: Arc<Mutex<StatusBook>>,
     /// The publish Service's load-balancer addresses (ip, hostname).
     pub service_addresses: Vec<LbEntry>,
     pub fleet: FleetSettings,
@@ -87,6 +87,9 @@ struct Mirror {
     /// The keys changed since the last translation, so it compares only those objects (at 10k
     /// of each kind, comparing them all took longer than translating the change).
     changes: translate::Changes,
+    /// The Ingresses changed since the last pass, status echoes included, for the status book
+    /// (`None`: every Ingress).
+    status_keys: Option<BTreeSet<ObjectKey>>,
 }
 
 const KINDS: [&str; 8] = [
@@ -174,9 +177,12 @@ fn name_key<T: kube::Resource>(o: &T) -> Option<String> {
     o.meta().name.clone()
 }
 
-/// The map of one kind in the mirror, and where its changed keys are noted (`None`: kinds the
-/// translator compares whole).
-type Selected<'a, K, V> = (&'a mut BTreeMap<K, V>, Option<&'a mut Option<BTreeSet<K>>>);
+/// The map of one kind in the mirror, and the journals where its changed keys are noted (none
+/// for kinds the translator compares whole).
+type Selected<'a, K, V> = (&'a mut BTreeMap<K, V>, [Option<Journal<'a, K>>; 2]);
+
+/// Keys changed since its reader last took them (`None`: all).
+type Journal<'a, K> = &'a mut Option<BTreeSet<K>>;
 
 /// Consumes one kind's watch stream into the mirror; `select` picks the map, `convert` makes
 /// what is stored of each object.
@@ -205,7 +211,7 @@ async fn pump<V, W, K>(
                 };
                 let changed = {
                     let mut m = mirror.lock().await;
-                    if let (_, Some(keys)) = select(&mut m) {
+                    for keys in select(&mut m).1.into_iter().flatten() {
                         match &event_key {
                             Some(k) => {
                                 if let Some(keys) = keys {
@@ -529,7 +535,12 @@ pub async fn run(
         ingresses,
         mirror.clone(),
         notify.clone(),
-        |m| (&mut m.state.ingresses, Some(&mut m.changes.ingresses)),
+        |m| {
+            (
+                &mut m.state.ingresses,
+                [Some(&mut m.changes.ingresses), Some(&mut m.status_keys)],
+            )
+        },
         ns_key,
         |o| o,
         same_but_status,
@@ -540,7 +551,7 @@ pub async fn run(
         mirror.clone(),
         notify.clone(),
         // Compared whole by the translator (there are few).
-        |m| (&mut m.state.ingress_classes, None),
+        |m| (&mut m.state.ingress_classes, [None, None]),
         name_key,
         |o| o,
         |_, _| false,
@@ -550,7 +561,7 @@ pub async fn run(
         services,
         mirror.clone(),
         notify.clone(),
-        |m| (&mut m.state.services, Some(&mut m.changes.services)),
+        |m| (&mut m.state.services, [Some(&mut m.changes.services), None]),
         ns_key,
         translate::ServiceInfo::from,
         |_, _| false,
@@ -563,7 +574,7 @@ pub async fn run(
         |m| {
             (
                 &mut m.state.endpoint_slices,
-                Some(&mut m.changes.endpoint_slices),
+                [Some(&mut m.changes.endpoint_slices), None],
             )
         },
         ns_key,
@@ -630,6 +641,7 @@ pub async fn run(
     // Keeps what it translated: a change translates only the Ingresses it can affect.
     let mut translator = translate::Translator::new();
     let mut last_run: Option<Instant> = None;
+    let book: Arc<Mutex<StatusBook>> = Arc::default();
     loop {
         notify.notified().await;
         // Coalesce a burst: a change within COALESCE of the last run waits out the rest of
@@ -643,8 +655,13 @@ pub async fn run(
         // Translation and the status walk over every Ingress run on the blocking pool: the
         // proxy's worker (its only thread on a current-thread runtime) keeps serving meanwhile.
         let job = {
-            let (mirror, shared, opts, stats) =
-                (mirror.clone(), shared.clone(), opts.clone(), stats.clone());
+            let (mirror, shared, opts, stats, book) = (
+                mirror.clone(),
+                shared.clone(),
+                opts.clone(),
+                stats.clone(),
+                book.clone(),
+            );
             let initial_fleet = initial_fleet.clone();
             let first = last_problems.is_none();
             let mut translator = std::mem::take(&mut translator);
@@ -675,6 +692,7 @@ pub async fn run(
                     // Only when something translation reads changed (not for status echoes); and off
                     // the worker the proxy runs on, so requests keep flowing while 10k Ingresses
                     // translate.
+                    let epoch = translator.epoch();
                     let translated = if m.dirty || first {
                         m.dirty = false;
                         let translated = translator.translate_changes(&m.state, &scope, &m.changes);
@@ -683,42 +701,35 @@ pub async fn run(
                     } else {
                         None
                     };
-                    let serving = shared.snapshot.load();
-                    let members: &[crate::model::IngressRef] = match &translated {
-                        Some((snapshot, _)) => &snapshot.ingresses,
-                        None => &serving.ingresses,
-                    };
-                    let mut ingress_status = BTreeMap::new();
-                    let mut others = Vec::new();
-                    // Both sorted by namespace/name: one merge walk tells members apart, without
-                    // building a set of 10k keys on every change.
-                    let mut members = members.iter().peekable();
-                    for (k, ing) in &m.state.ingresses {
-                        let key = (k.namespace.as_str(), k.name.as_str());
-                        while members
-                            .next_if(|r| (r.namespace.as_str(), r.name.as_str()) < key)
-                            .is_some()
-                        {}
-                        let member = members
-                            .next_if(|r| (r.namespace.as_str(), r.name.as_str()) == key)
-                            .is_some();
-                        let entries = lb_entries(ing.status.as_ref());
-                        if !member && entries.is_empty() {
-                            continue;
-                        }
-                        let live = LiveStatus {
-                            resource_version: ing
+                    // The status book learns the Ingresses changed since the last pass (every
+                    // one after a relist, or when the class or scope changed under them all).
+                    let keys = m.status_keys.replace(BTreeSet::new());
+                    let entry = |key: &ObjectKey, ingress: &Ingress| StatusEntry {
+                        member: translator.is_member(key),
+                        live: LiveStatus {
+                            resource_version: ingress
                                 .metadata
                                 .resource_version
                                 .clone()
                                 .unwrap_or_default(),
-                            uid: ing.metadata.uid.clone(),
-                            entries,
-                        };
-                        if member {
-                            ingress_status.insert(k.clone(), live);
-                        } else {
-                            others.push((k.clone(), live));
+                            uid: ingress.metadata.uid.clone(),
+                            entries: lb_entries(ingress.status.as_ref()),
+                        },
+                    };
+                    if let Ok(mut book) = book.lock() {
+                        match keys {
+                            Some(keys) if translator.epoch() == epoch => {
+                                for key in &keys {
+                                    let ingress = m.state.ingresses.get(key);
+                                    book.set(key, ingress.map(|i| entry(key, i)));
+                                }
+                            }
+                            _ => book.replace_all(
+                                m.state
+                                    .ingresses
+                                    .iter()
+                                    .map(|(k, i)| (k.clone(), entry(k, i))),
+                            ),
                         }
                     }
                     let service_addresses = m
@@ -742,10 +753,7 @@ pub async fn run(
                         objects.insert("Secret", m.state.secrets.len());
                         objects.insert("MirrorConfigMap", m.state.config_maps.len());
                     }
-                    Step::Built(Box::new((
-                        translated,
-                        (ingress_status, others, service_addresses, fleet),
-                    )))
+                    Step::Built(Box::new((translated, (service_addresses, fleet))))
                 })();
                 (translator, last_config_error, step)
             })
@@ -765,12 +773,11 @@ pub async fn run(
             // Nothing translation reads changed: the same snapshot and problems.
             None => {
                 shared.mark_synced();
-                let (ingress_status, others, service_addresses, fleet) = extra;
+                let (service_addresses, fleet) = extra;
                 let _ = published.send(Arc::new(Published {
                     snapshot: current,
                     problems: last_problems.clone().unwrap_or_default(),
-                    others,
-                    ingress_status,
+                    book: book.clone(),
                     service_addresses,
                     fleet,
                 }));
@@ -804,12 +811,11 @@ pub async fn run(
             s
         };
         shared.mark_synced();
-        let (ingress_status, others, service_addresses, fleet) = extra;
+        let (service_addresses, fleet) = extra;
         let _ = published.send(Arc::new(Published {
             snapshot,
             problems,
-            others,
-            ingress_status,
+            book: book.clone(),
             service_addresses,
             fleet,
         }));
@@ -879,13 +885,8 @@ enum Step {
 /// A new snapshot and its problems.
 type Translated = (Snapshot, Vec<Problem>);
 
-/// Ingress status of members and of others, the publish Service's addresses, the fleet.
-type StatusInputs = (
-    BTreeMap<ObjectKey, LiveStatus>,
-    Vec<(ObjectKey, LiveStatus)>,
-    Vec<(Option<String>, Option<String>)>,
-    FleetSettings,
-);
+/// The publish Service's addresses and the fleet settings.
+type StatusInputs = (Vec<LbEntry>, FleetSettings);
 
 #[cfg(test)]
 mod tests {

@@ -317,6 +317,9 @@ struct Member {
 /// Gives exactly what [`super::translate`] gives for the same state and scope.
 #[derive(Default)]
 pub struct Translator {
+    /// Counts the times everything was translated anew (a new scope or IngressClasses), when
+    /// any Ingress may have joined or left the class.
+    epoch: u64,
     scope: Option<ClassScope>,
     classes: BTreeMap<String, IngressClass>,
     /// The version of every object last translated, sorted by key.
@@ -384,6 +387,18 @@ impl Translator {
         self.translate_changes(state, scope, &Changes::default())
     }
 
+    /// Whether the last translation found this Ingress to be of the class (its routes
+    /// rejected or not): the Ingresses in [`Snapshot::ingresses`].
+    pub fn is_member(&self, key: &ObjectKey) -> bool {
+        self.members.contains_key(key)
+    }
+
+    /// Changes whenever membership may have changed for Ingresses that did not change
+    /// themselves; otherwise only a changed Ingress can join or leave the class.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     /// [`Translator::translate`], comparing only the objects `changes` names (every object of a
     /// kind it does not know) with what was translated last.
     pub fn translate_changes(
@@ -396,6 +411,7 @@ impl Translator {
         let everything = Changes::default();
         if self.scope.as_ref() != Some(scope) || self.classes != state.ingress_classes {
             *self = Translator {
+                epoch: self.epoch + 1,
                 scope: Some(scope.clone()),
                 classes: state.ingress_classes.clone(),
                 ..Translator::default()

@@ -404,6 +404,22 @@ fn run(seed: u64, with_versions: bool, with_hints: bool, steps: usize) {
         };
         previous = state.clone();
         let recent = &log[log.len().saturating_sub(6)..];
+        // The status writer asks the translator which Ingresses are of the class.
+        let members: Vec<&ObjectKey> = state
+            .ingresses
+            .keys()
+            .filter(|k| translator.is_member(k))
+            .collect();
+        let listed: Vec<ObjectKey> = full
+            .ingresses
+            .iter()
+            .map(|r| ObjectKey::new(&r.namespace, &r.name))
+            .collect();
+        assert_eq!(
+            members,
+            listed.iter().collect::<Vec<_>>(),
+            "seed {seed} step {step}: members differ after {recent:?}"
+        );
         assert_eq!(
             problems, full_problems,
             "seed {seed} step {step}: problems differ after {recent:?}"
