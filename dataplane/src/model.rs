@@ -503,7 +503,8 @@ pub struct Snapshot {
     pub generation: u64,
     /// The Ingresses of this class, sorted (for status publishing and metrics), including those
     /// whose every route was rejected.
-    pub ingresses: Vec<IngressRef>,
+    #[serde(serialize_with = "through_arc")]
+    pub ingresses: Arc<Vec<IngressRef>>,
     /// Exact hosts, lowercase.
     #[serde(rename = "hosts", serialize_with = "sorted_values")]
     pub exact_hosts: HostMap,

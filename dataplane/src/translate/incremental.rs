@@ -333,6 +333,9 @@ pub struct Translator {
     slice_index: SliceIndex,
 
     members: BTreeMap<ObjectKey, Member>,
+    /// The members as [`Snapshot::ingresses`] lists them, shared between snapshots while no
+    /// Ingress joins or leaves.
+    member_list: Arc<Vec<IngressRef>>,
     groups: HashMap<GroupId, Group>,
     next_group: GroupId,
     host_group: HashMap<RuleHost, GroupId>,
@@ -420,6 +423,18 @@ impl Translator {
         }
         let mut work = self.changes(state, changes);
         self.regroup(state, scope, &mut work);
+        // Only an Ingress translated again can have joined or left.
+        let listed = |key: &ObjectKey| {
+            self.member_list
+                .binary_search_by(|r| {
+                    (r.namespace.as_str(), r.name.as_str())
+                        .cmp(&(key.namespace.as_str(), key.name.as_str()))
+                })
+                .is_ok()
+        };
+        if work.iter().any(|key| listed(key) != self.is_member(key)) {
+            self.member_list = Arc::new(self.members.values().map(|m| m.order.1.clone()).collect());
+        }
         self.assemble(state, scope)
     }
 
@@ -737,7 +752,7 @@ impl Translator {
     fn assemble(&self, state: &ClusterState, scope: &ClassScope) -> (Snapshot, Vec<Problem>) {
         let mut snapshot = Snapshot {
             generation: 0,
-            ingresses: self.members.values().map(|m| m.order.1.clone()).collect(),
+            ingresses: self.member_list.clone(),
             exact_hosts: self.exact.clone(),
             wildcard_hosts: self.wildcard.clone(),
             catch_all: self.catch_all.as_deref().cloned(),
