@@ -13,11 +13,11 @@
 #   memory      VmRSS idle, then holding BENCH_IDLE_CONNECTIONS idle keep-alive connections
 #               (tests/bench/idle_conns.py: one request each, then kept open)
 #   latency     p50/p99/p99.9 of `oha -q R --latency-correction` (open loop), R = half the
-#               weakest proxy's wrk maximum for the 1 KiB body
+#               weakest proxy's maximum for the 1 KiB body, measured with oha closed-loop
 # Every TLS client here is OpenSSL 3.0 pinned by an OpenSSL config to TLS 1.3 and X25519;
 # the servers keep their defaults otherwise (rustls would prefer X25519MLKEM768).
-# Knobs: BENCH_ROUNDS (3), BENCH_DURATION (10 s per measured run), BENCH_CONNECTIONS (50, wrk
-# and oha), BENCH_TLS_CLIENTS (4), BENCH_H2_CONNECTIONS (50), BENCH_H2_STREAMS (10),
+# Knobs: BENCH_ROUNDS (3), BENCH_DURATION (10 s per measured run), BENCH_CONNECTIONS (50, for
+# oha), BENCH_TLS_CLIENTS (4), BENCH_H2_CONNECTIONS (50), BENCH_H2_STREAMS (10),
 # BENCH_H2_BODIES ("0 1k"), BENCH_IDLE_CONNECTIONS (10000), BENCH_WARMUP (2 s), BENCH_PERF (1:
 # after the measured runs, `perf record` Sluice during one handshake and one HTTP/2 run and keep
 # the top of `perf report` in protocols-perf-sluice-*.txt).
@@ -33,7 +33,7 @@ OHA="$OHA_ROOT/bin/oha"
 
 if [ "${SLUICE_NETNS:-}" != 1 ]; then
   # Outside: install the peers and tools, build, then re-enter inside a fresh namespace.
-  for p in nginx haproxy wrk nghttp2-client sysstat; do
+  for p in nginx haproxy nghttp2-client sysstat; do
     dpkg -s "$p" >/dev/null 2>&1 || { log "installing $p"; apt-get install -y -q "$p" >/dev/null 2>&1 || { apt-get update -q >/dev/null; apt-get install -y -q "$p" >/dev/null; }; }
   done
   systemctl stop nginx haproxy >/dev/null 2>&1 || service nginx stop >/dev/null 2>&1 || true
@@ -338,10 +338,13 @@ run_h2() {
     /^requests:/ {done = $6; ok = $8; failed = $10; errored = $12}
     END {printf "rps=%.0f cpu_us=%.2f done=%d ok=%d failed=%d errored=%d %s\n", rps, (b-a)/hz*1e6/(done ? done : 1), done, ok, failed, errored, m}'
 }
-wrk_max() { # wrk_max PROXY -> req/s for 1k
+oha_max() { # oha_max PROXY -> req/s for 1k, closed loop with oha itself
+  # oha, not wrk: the open-loop run uses oha, which needs more CPU per request than wrk on the
+  # core it shares with the backend; half of wrk's maximum saturated that core.
   local port; port="$(http_port "$1")"
-  taskset -c 0 wrk -t1 -c"$CONNS" -d"${WARMUP}s" "http://$PROXY:$port/1k" >/dev/null 2>&1
-  taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" "http://$PROXY:$port/1k" | awk '/Requests\/sec/{printf "%.0f\n", $2}'
+  taskset -c 0 "$OHA" -z "${WARMUP}s" -c"$CONNS" --no-tui "http://$PROXY:$port/1k" >/dev/null 2>&1
+  taskset -c 0 "$OHA" -z "${DURATION}s" -c"$CONNS" --no-tui --output-format json "http://$PROXY:$port/1k" \
+    | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["summary"]["requestsPerSec"]))'
 }
 run_latency() { # run_latency PROXY RATE
   local proxy="$1" rate="$2" port pid t0 t1 m
@@ -367,10 +370,10 @@ print(f"p50_ms={p['p50']*1e3:.3f} p99_ms={p['p99']*1e3:.3f} p999_ms={p['p99.9']*
 PY
 }
 
-# --- latency rate: half the weakest proxy's maximum (1 KiB, wrk closed loop) -------------------
+# --- latency rate: half the weakest proxy's maximum (1 KiB, oha closed loop) -------------------
 min_rps=
 for proxy in nginx haproxy sluice; do
-  r="$(wrk_max "$proxy")"
+  r="$(oha_max "$proxy")"
   raw "max proxy=$proxy body=1k rps=$r"
   if [ -z "$min_rps" ] || [ "$r" -lt "$min_rps" ]; then min_rps="$r"; fi
 done

@@ -145,7 +145,7 @@ protocols-raw.txt).
    nginx `worker_connections` and HAProxy `maxconn` raised; `ulimit -n` is the hard limit.
 4. `oha {v.get('oha', '?')} -q R --latency-correction` (open loop, coordinated omission corrected),
    `-c{knobs.get('conns', '?')} -z{knobs.get('duration', '?')}s`, HTTP/1.1 keep-alive, R = half the lowest of the three
-   proxies' wrk maxima for 1 KiB ({', '.join(f'{p} {maxes[p]}' for p in PROXIES if p in maxes)} req/s).
+   proxies' closed-loop oha maxima for 1 KiB ({', '.join(f'{p} {maxes[p]}' for p in PROXIES if p in maxes)} req/s).
 
 What the servers negotiated with the pinned clients:
 
