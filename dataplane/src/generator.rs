@@ -664,6 +664,7 @@ pub async fn run(
             );
             let initial_fleet = initial_fleet.clone();
             let first = last_problems.is_none();
+            let published_once = generation > 0;
             let mut translator = std::mem::take(&mut translator);
             let mut last_config_error = last_config_error.take();
             off_worker(move || {
@@ -695,9 +696,14 @@ pub async fn run(
                     let epoch = translator.epoch();
                     let translated = if m.dirty || first {
                         m.dirty = false;
-                        let translated = translator.translate_changes(&m.state, &scope, &m.changes);
+                        let (snapshot, problems) =
+                            translator.translate_changes(&m.state, &scope, &m.changes);
                         m.changes = translate::Changes::none();
-                        Some(translated)
+                        // Compared here, not on the proxy's thread: a snapshot that differs
+                        // from the serving one in a few hosts is compared host by host.
+                        let same = published_once
+                            && strip_generation_eq(&shared.snapshot.load(), &snapshot);
+                        Some(((!same).then_some(snapshot), problems))
                     } else {
                         None
                     };
@@ -785,30 +791,30 @@ pub async fn run(
             }
         };
         last_problems = Some(problems.clone());
-        let snapshot = if generation > 0 && strip_generation_eq(&current, &snapshot) {
-            current
-        } else {
-            generation += 1;
-            let mut s = snapshot;
-            s.generation = generation;
-            let s = Arc::new(s);
-            shared.snapshot.store(s.clone());
-            stats
-                .swaps
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            stats.last_swap_unix_ms.store(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_millis() as u64)
-                    .unwrap_or(0),
-                std::sync::atomic::Ordering::Relaxed,
-            );
-            tracing::debug!(
-                generation,
-                took_ms = started.elapsed().as_millis() as u64,
-                "snapshot swapped"
-            );
-            s
+        let snapshot = match snapshot {
+            None => current,
+            Some(mut s) => {
+                generation += 1;
+                s.generation = generation;
+                let s = Arc::new(s);
+                shared.snapshot.store(s.clone());
+                stats
+                    .swaps
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                stats.last_swap_unix_ms.store(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as u64)
+                        .unwrap_or(0),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                tracing::debug!(
+                    generation,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "snapshot swapped"
+                );
+                s
+            }
         };
         shared.mark_synced();
         let (service_addresses, fleet) = extra;
@@ -882,8 +888,9 @@ enum Step {
     Skip,
 }
 
-/// A new snapshot and its problems.
-type Translated = (Snapshot, Vec<Problem>);
+/// The translation's snapshot (`None`: the same as the serving one but for its generation) and
+/// its problems.
+type Translated = (Option<Snapshot>, Vec<Problem>);
 
 /// The publish Service's addresses and the fleet settings.
 type StatusInputs = (Vec<LbEntry>, FleetSettings);

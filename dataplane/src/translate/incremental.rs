@@ -25,7 +25,9 @@ use super::backend::{self, SliceIndex};
 use super::compact::{ServiceInfo, SliceInfo};
 use super::validate::{RuleHost, rule_host};
 use super::{ClassScope, ClusterState, ObjectKey, Part, Problem, age, is_member};
-use crate::model::{HostMap, HostRoutes, IngressRef, RedirectFlags, Snapshot, TlsHost, TlsTable};
+use crate::model::{
+    HostMap, HostRoutes, IngressList, IngressRef, RedirectFlags, Snapshot, TlsHost, TlsTable,
+};
 
 /// How a member is ordered: oldest first, then by namespace/name (as `translate` sorts).
 type Order = ((bool, Option<k8s_openapi::jiff::Timestamp>), IngressRef);
@@ -307,12 +309,6 @@ impl From<Group> for GroupParts {
     }
 }
 
-/// A member Ingress of the class.
-struct Member {
-    order: Order,
-    group: GroupId,
-}
-
 /// Keeps what was translated, to translate only what changed; see the module documentation.
 /// Gives exactly what [`super::translate`] gives for the same state and scope.
 #[derive(Default)]
@@ -332,10 +328,11 @@ pub struct Translator {
     slice_owner: HashMap<ObjectKey, ObjectKey>,
     slice_index: SliceIndex,
 
-    members: BTreeMap<ObjectKey, Member>,
+    /// Each member Ingress of the class, and its group.
+    members: BTreeMap<ObjectKey, GroupId>,
     /// The members as [`Snapshot::ingresses`] lists them, shared between snapshots while no
     /// Ingress joins or leaves.
-    member_list: Arc<Vec<IngressRef>>,
+    member_list: IngressList,
     groups: HashMap<GroupId, Group>,
     next_group: GroupId,
     host_group: HashMap<RuleHost, GroupId>,
@@ -424,16 +421,15 @@ impl Translator {
         let mut work = self.changes(state, changes);
         self.regroup(state, scope, &mut work);
         // Only an Ingress translated again can have joined or left.
-        let listed = |key: &ObjectKey| {
-            self.member_list
-                .binary_search_by(|r| {
-                    (r.namespace.as_str(), r.name.as_str())
-                        .cmp(&(key.namespace.as_str(), key.name.as_str()))
-                })
-                .is_ok()
-        };
-        if work.iter().any(|key| listed(key) != self.is_member(key)) {
-            self.member_list = Arc::new(self.members.values().map(|m| m.order.1.clone()).collect());
+        for key in &work {
+            let listed = IngressRef::from(key);
+            if self.is_member(key) {
+                if !self.member_list.contains(&listed) {
+                    self.member_list.insert(listed);
+                }
+            } else if self.member_list.contains(&listed) {
+                self.member_list.remove(&listed);
+            }
         }
         self.assemble(state, scope)
     }
@@ -510,8 +506,8 @@ impl Translator {
         }
         let mut work: HashSet<ObjectKey> = HashSet::new();
         for key in ingresses {
-            if let Some(member) = self.members.get(&key) {
-                dirty.insert(member.group);
+            if let Some(&group) = self.members.get(&key) {
+                dirty.insert(group);
             }
             work.insert(key);
         }
@@ -743,7 +739,7 @@ impl Translator {
         for order in orders {
             let key = ObjectKey::new(&order.1.namespace, &order.1.name);
             group.members.push(key.clone());
-            self.members.insert(key, Member { order, group: id });
+            self.members.insert(key, id);
         }
         self.groups.insert(id, Group::from(group));
     }

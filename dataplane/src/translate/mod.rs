@@ -298,7 +298,7 @@ pub fn translate(state: &ClusterState, scope: &ClassScope) -> (Snapshot, Vec<Pro
     let mut ingresses: Vec<IngressRef> = members.iter().map(|(r, _)| r.clone()).collect();
     ingresses.sort();
     let mut snapshot = Snapshot {
-        ingresses: Arc::new(ingresses),
+        ingresses: ingresses.into_iter().collect(),
         ..Snapshot::default()
     };
     for (host, routes) in part.exact.drain(..) {
