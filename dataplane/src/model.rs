@@ -396,7 +396,14 @@ pub(crate) struct PathIndex {
 /// path, so the next snapshot costs neither a copy of the 10k-entry table nor, when the old one
 /// is dropped on the proxy's thread, freeing one.
 #[derive(Debug, Clone, Default)]
-pub struct HostMap(imbl::HashMap<Arc<str>, Arc<HostRoutes>>);
+pub struct HostMap(
+    imbl::GenericHashMap<
+        Arc<str>,
+        Arc<HostRoutes>,
+        foldhash::fast::RandomState,
+        imbl::shared_ptr::DefaultSharedPtr,
+    >,
+);
 
 impl HostMap {
     pub fn new() -> Self {
