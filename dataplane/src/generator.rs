@@ -211,7 +211,18 @@ async fn pump<V, W, K>(
                 };
                 let changed = {
                     let mut m = mirror.lock().await;
-                    for keys in select(&mut m).1.into_iter().flatten() {
+                    let significant = match &ev {
+                        watcher::Event::Apply(new) => key(new)
+                            .and_then(|k| select(&mut m).0.get(&k).map(|old| !same(old, new)))
+                            .unwrap_or(true),
+                        _ => true,
+                    };
+                    let [translation, others] = select(&mut m).1;
+                    // The translation's journal skips status-only updates (the status writer's
+                    // own writes echoed): compared by resourceVersion, each would be translated
+                    // again, all 10k of them at the first real change after the status writes.
+                    let journals = [translation.filter(|_| significant), others];
+                    for keys in journals.into_iter().flatten() {
                         match &event_key {
                             Some(k) => {
                                 if let Some(keys) = keys {
@@ -223,12 +234,6 @@ async fn pump<V, W, K>(
                             None => {}
                         }
                     }
-                    let significant = match &ev {
-                        watcher::Event::Apply(new) => key(new)
-                            .and_then(|k| select(&mut m).0.get(&k).map(|old| !same(old, new)))
-                            .unwrap_or(true),
-                        _ => true,
-                    };
                     let changed =
                         apply_event_as(select(&mut m).0, &mut pending, ev, &key, &convert);
                     if init_done {
@@ -898,6 +903,88 @@ type StatusInputs = (Vec<LbEntry>, FleetSettings);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ingress(name: &str, rv: &str, path: &str, status_ip: Option<&str>) -> Ingress {
+        let status =
+            status_ip.map(|ip| serde_json::json!({"loadBalancer": {"ingress": [{"ip": ip}]}}));
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"namespace": "ns", "name": name, "resourceVersion": rv},
+            "spec": {"rules": [{"host": "a.example", "http": {"paths": [{
+                "path": path, "pathType": "Prefix",
+                "backend": {"service": {"name": "svc", "port": {"number": 80}}},
+            }]}}]},
+            "status": status,
+        }))
+        .expect("a valid Ingress")
+    }
+
+    /// The status writer's echoes reach the status book's journal but not the translation's,
+    /// and do not make the mirror dirty; a spec change reaches both.
+    #[tokio::test]
+    async fn status_echoes_are_journaled_for_status_only() {
+        let mirror = Arc::new(AsyncMutex::new(Mirror::default()));
+        mirror.lock().await.changes = translate::Changes::none();
+        let events = vec![
+            watcher::Event::Init,
+            watcher::Event::InitApply(ingress("a", "1", "/", None)),
+            watcher::Event::InitApply(ingress("b", "1", "/", None)),
+            watcher::Event::InitDone,
+        ];
+        fn ingresses(m: &mut Mirror) -> Selected<'_, ObjectKey, Ingress> {
+            (
+                &mut m.state.ingresses,
+                [Some(&mut m.changes.ingresses), Some(&mut m.status_keys)],
+            )
+        }
+        let run = |events: Vec<watcher::Event<Ingress>>| {
+            pump(
+                "Ingress",
+                futures::stream::iter(events.into_iter().map(Ok)),
+                mirror.clone(),
+                Arc::new(Notify::new()),
+                ingresses,
+                ns_key,
+                |o| o,
+                same_but_status,
+            )
+        };
+        run(events).await;
+        {
+            let mut m = mirror.lock().await;
+            assert!(m.dirty, "the first list is a change");
+            assert!(
+                m.changes.ingresses.is_none() && m.status_keys.is_none(),
+                "a relist: all"
+            );
+            m.dirty = false;
+            m.changes = translate::Changes::none();
+            m.status_keys = Some(BTreeSet::new());
+        }
+        run(vec![
+            watcher::Event::Apply(ingress("a", "2", "/", Some("192.0.2.1"))),
+            watcher::Event::Apply(ingress("b", "2", "/b", None)),
+        ])
+        .await;
+        let m = mirror.lock().await;
+        let keys = |k: &Option<BTreeSet<ObjectKey>>| -> Vec<String> {
+            k.iter().flatten().map(|k| k.name.clone()).collect()
+        };
+        assert!(m.dirty, "b's spec changed");
+        assert_eq!(
+            keys(&m.changes.ingresses),
+            ["b"],
+            "a's echo is not translated again"
+        );
+        assert_eq!(keys(&m.status_keys), ["a", "b"], "the book learns both");
+        assert_eq!(
+            m.state.ingresses[&ObjectKey::new("ns", "a")]
+                .metadata
+                .resource_version
+                .as_deref(),
+            Some("2"),
+            "the mirror keeps the echo"
+        );
+    }
 
     /// Translation work runs on a blocking thread niced below the proxy's worker, and a panic
     /// in it surfaces as before.
