@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::StatusCode;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -15,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::park::{ConnState, ParkingIo, Tracked};
 use super::proxy_protocol::{HEADER_TIMEOUT, PrefixedIo, ProxyProtocolError, read_proxy_header};
 use super::{ClientInfo, Proxy};
 
@@ -174,28 +176,85 @@ async fn serve_connection(
         }
     };
     let info = connection.info;
-    let service = service_fn(move |req| {
-        let (proxy, info) = (proxy.clone(), info.clone());
-        // Boxed per request: hyper keeps a slot the size of this future for every open
-        // connection, and the handler's state (about 4 KiB) would otherwise stay allocated
-        // on each idle keep-alive connection.
-        async move { Ok::<_, Infallible>(Box::pin(proxy.handle(req, info)).await) }
-    });
+    let state = Arc::new(ConnState::default());
+    let mut io = connection.io;
+    let mut parked = None;
+    loop {
+        if *drain.borrow() || !wait_for_request(&io, &mut drain).await {
+            return;
+        }
+        drop(parked.take());
+        let result = serve_hyper(&builder, io, &proxy, &info, &state, &mut drain).await;
+        if let Err(error) = result {
+            // Client resets, malformed requests, header timeouts: routine on the internet.
+            tracing::debug!(%peer, %error, "connection ended with an error");
+        }
+        io = match state.take_parked() {
+            Some(socket) => socket,
+            None => return,
+        };
+        let metrics = proxy.metrics.clone();
+        metrics.connections_parked.inc();
+        parked = Some(scopeguard(move || {
+            metrics.connections_parked.dec();
+        }));
+    }
+}
+
+/// Waits until the client sends (or closes), holding no buffer: hyper reserves its buffers at
+/// its first read, so a connection gets them only once its first, or after parking its next,
+/// request is on the way. False when the connection should close instead: idle for
+/// [`HEADER_READ_TIMEOUT`] (the limit hyper applies to keep-alive connections), a socket error,
+/// or the drain.
+async fn wait_for_request(io: &PrefixedIo<TcpStream>, drain: &mut watch::Receiver<bool>) -> bool {
+    if io.has_prefix() {
+        return true;
+    }
+    let readable = tokio::time::timeout(HEADER_READ_TIMEOUT, io.get_ref().readable());
+    tokio::select! {
+        ready = readable => matches!(ready, Ok(Ok(()))),
+        _ = drain.changed() => false,
+    }
+}
+
+/// Serves `io` with one hyper connection until the client closes, an error, the drain, or the
+/// connection parks (its socket is then in `state`).
+async fn serve_hyper(
+    builder: &http1::Builder,
+    io: PrefixedIo<TcpStream>,
+    proxy: &Arc<Proxy>,
+    info: &ClientInfo,
+    state: &Arc<ConnState<PrefixedIo<TcpStream>>>,
+    drain: &mut watch::Receiver<bool>,
+) -> hyper::Result<()> {
+    let service = {
+        let (proxy, info, state) = (proxy.clone(), info.clone(), state.clone());
+        service_fn(move |req| {
+            let (proxy, info) = (proxy.clone(), info.clone());
+            let in_flight = state.enter();
+            // Boxed per request: hyper keeps a slot the size of this future for every open
+            // connection, and the handler's state (about 4 KiB) would otherwise stay
+            // allocated on each idle keep-alive connection.
+            async move {
+                let response = Box::pin(proxy.handle(req, info)).await;
+                if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                    in_flight.upgraded();
+                }
+                Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
+            }
+        })
+    };
     let conn = builder
-        .serve_connection(TokioIo::new(connection.io), service)
+        .serve_connection(TokioIo::new(ParkingIo::new(io, state.clone())), service)
         .with_upgrades();
     tokio::pin!(conn);
-    let result = tokio::select! {
+    tokio::select! {
         result = conn.as_mut() => result,
         _ = drain.changed() => {
             // Closes an idle connection now; one with a request in flight after its response.
             conn.as_mut().graceful_shutdown();
             conn.await
         }
-    };
-    if let Err(error) = result {
-        // Client resets, malformed requests, header timeouts: routine on the internet.
-        tracing::debug!(%peer, %error, "connection ended with an error");
     }
 }
 

@@ -8,6 +8,7 @@
 //! | `sluice_http_request_duration_seconds` (histogram, to the last response byte) | `namespace`, `ingress` |
 //! | `sluice_upstream_errors_total` | `kind`, see below |
 //! | `sluice_http_connections_open` | |
+//! | `sluice_http_connections_parked` (idle HTTP/1 keep-alive, no buffers held) | |
 //! | `sluice_access_log_dropped_total` | |
 //! | `sluice_tls_connections_total` | `result`, see below |
 //!
@@ -78,6 +79,7 @@ pub struct ProxyMetrics {
     duration: HistogramFamily,
     upstream_errors: Family<UpstreamErrorLabels, Counter>,
     pub(crate) connections_open: Gauge,
+    pub(crate) connections_parked: Gauge,
     pub(crate) access_log_dropped: Counter,
     tls_connections: Family<TlsResultLabels, Counter>,
 }
@@ -97,6 +99,7 @@ impl ProxyMetrics {
             duration: Family::new_with_constructor(duration_histogram as fn() -> Histogram),
             upstream_errors: Family::default(),
             connections_open: Gauge::default(),
+            connections_parked: Gauge::default(),
             access_log_dropped: Counter::default(),
             tls_connections: Family::default(),
         };
@@ -119,6 +122,11 @@ impl ProxyMetrics {
             "http_connections_open",
             "Client connections currently open on the HTTP listeners",
             metrics.connections_open.clone(),
+        );
+        registry.register(
+            "http_connections_parked",
+            "Idle HTTP/1 keep-alive connections parked between requests, holding no buffers",
+            metrics.connections_parked.clone(),
         );
         registry.register(
             "access_log_dropped",

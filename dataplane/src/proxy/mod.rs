@@ -29,6 +29,7 @@ mod headers;
 mod https;
 mod listener;
 mod metrics;
+mod park;
 mod passthrough;
 mod policy;
 mod proxy_protocol;

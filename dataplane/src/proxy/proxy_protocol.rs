@@ -272,6 +272,11 @@ impl<S> PrefixedIo<S> {
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
+
+    /// Whether bytes read ahead (after the PROXY header) are still waiting to be read.
+    pub fn has_prefix(&self) -> bool {
+        !self.prefix.is_empty()
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for PrefixedIo<S> {

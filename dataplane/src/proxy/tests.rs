@@ -671,6 +671,8 @@ async fn websocket_upgrade_is_tunnelled() {
     assert!(head.starts_with("http/1.1 101"), "{head}");
     assert!(head.contains("upgrade: websocket"), "{head}");
     for message in [&b"hello"[..], &b"second message"[..]] {
+        // Idle for longer than a keep-alive connection before it parks: a tunnel never does.
+        tokio::time::sleep(3 * park::PARK_AFTER).await;
         stream.write_all(message).await.expect("write");
         let mut echo = vec![0u8; message.len()];
         stream.read_exact(&mut echo).await.expect("echo");
@@ -979,4 +981,225 @@ async fn affinity_repins_to_the_endpoint_that_answered_after_a_failure() {
         )),
         "re-pinned to the live endpoint: {cookie:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parking idle keep-alive connections
+
+/// Waits (up to 5 s) until `gauge` reads `want`.
+async fn gauge_reaches(gauge: &prometheus_client::metrics::gauge::Gauge, want: i64) -> bool {
+    for _ in 0..100 {
+        if gauge.get() == want {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// Reads one `Content-Length` response from a raw connection; returns the status line and body.
+async fn read_response(stream: &mut TcpStream) -> (String, String) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).await.expect("read"), 1, "closed");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let length = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+        .expect("content-length");
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.expect("body");
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_parks_and_serves_its_next_request() {
+    let a = backend("a").await;
+    let proxy = TestProxy::start(snapshot(&[(
+        "a.test",
+        &[("/", service("a", vec![ready(a.addr)]))],
+    )]))
+    .await;
+    let stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    let get = || {
+        Request::get("/")
+            .header(header::HOST, "a.test")
+            .body(Empty::<Bytes>::new())
+            .expect("request")
+    };
+    for round in 0..3 {
+        let (status, _, body) = read(sender.send_request(get()).await.expect("response")).await;
+        assert_eq!(status, StatusCode::OK, "round {round}");
+        assert_eq!(json(&body)["backend"], "a");
+        assert!(
+            gauge_reaches(&proxy.metrics.connections_parked, 1).await,
+            "round {round}: the idle connection parks"
+        );
+        assert_eq!(proxy.metrics.connections_open.get(), 1, "and stays open");
+    }
+    sender
+        .ready()
+        .await
+        .expect("the client's connection is still usable");
+    let (status, _, _) = read(sender.send_request(get()).await.expect("response")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        proxy.metrics.connections_parked.get(),
+        0,
+        "serving, not parked"
+    );
+}
+
+#[tokio::test]
+async fn requests_in_flight_never_park() {
+    let a = backend("a").await;
+    let proxy = TestProxy::start(snapshot(&[(
+        "a.test",
+        &[("/", service("a", vec![ready(a.addr)]))],
+    )]))
+    .await;
+    let stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+
+    // The upstream answers after 2 s: far longer than a connection idles before parking.
+    let req = Request::get("/slow")
+        .header(header::HOST, "a.test")
+        .body(boxed(Empty::<Bytes>::new()))
+        .expect("request");
+    let (status, _, body) = read(sender.send_request(req).await.expect("response")).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "slow"));
+
+    // The response body pauses 600 ms between its two chunks.
+    let req = Request::get("/hold")
+        .header(header::HOST, "a.test")
+        .body(boxed(Empty::<Bytes>::new()))
+        .expect("request");
+    let (status, _, body) = read(sender.send_request(req).await.expect("response")).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "first-second"));
+
+    // The request body pauses 700 ms between its two chunks.
+    let chunks = futures::stream::unfold(0u8, |step| async move {
+        match step {
+            0 => Some((
+                Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"12345"))),
+                1,
+            )),
+            1 => {
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                Some((Ok(Frame::data(Bytes::from_static(b"678"))), 2))
+            }
+            _ => None,
+        }
+    });
+    let req = Request::post("/consume")
+        .header(header::HOST, "a.test")
+        .body(boxed(StreamBody::new(Box::pin(chunks))))
+        .expect("request");
+    let (status, _, body) = read(sender.send_request(req).await.expect("response")).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "a 8"));
+    assert_eq!(
+        proxy.metrics.connections_open.get(),
+        1,
+        "one connection served all three"
+    );
+}
+
+#[tokio::test]
+async fn a_request_head_split_by_a_pause_is_served_before_and_after_parking() {
+    let a = backend("a").await;
+    let proxy = TestProxy::start(snapshot(&[(
+        "a.test",
+        &[("/", service("a", vec![ready(a.addr)]))],
+    )]))
+    .await;
+    let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    for round in 0..2 {
+        stream
+            .write_all(b"GET /split HTTP/1.1\r\nHost: a.te")
+            .await
+            .expect("write");
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        stream.write_all(b"st\r\n\r\n").await.expect("write");
+        let (status, body) = read_response(&mut stream).await;
+        assert!(
+            status.starts_with("HTTP/1.1 200"),
+            "round {round}: {status}"
+        );
+        assert_eq!(json(&body)["target"], "/split");
+        assert!(
+            gauge_reaches(&proxy.metrics.connections_parked, 1).await,
+            "round {round}: parks once idle"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_parked_connection_closes_at_the_drain() {
+    let a = backend("a").await;
+    let mut proxy = TestProxy::start(snapshot(&[(
+        "a.test",
+        &[("/", service("a", vec![ready(a.addr)]))],
+    )]))
+    .await;
+    let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        .await
+        .expect("write");
+    let (status, _) = read_response(&mut stream).await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    assert!(gauge_reaches(&proxy.metrics.connections_parked, 1).await);
+
+    let _ = proxy.stop.take().expect("stop").send(());
+    tokio::time::timeout(Duration::from_secs(2), &mut proxy.server)
+        .await
+        .expect("serve_http returns at once: nothing was in flight")
+        .expect("no panic");
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut rest))
+        .await
+        .expect("closed");
+    assert!(read.is_ok_and(|n| n == 0), "closed without a byte");
+    assert_eq!(proxy.metrics.connections_parked.get(), 0);
+    assert_eq!(proxy.metrics.connections_open.get(), 0);
+}
+
+#[tokio::test]
+async fn a_pipelined_slow_request_is_answered() {
+    let a = backend("a").await;
+    let proxy = TestProxy::start(snapshot(&[(
+        "a.test",
+        &[("/", service("a", vec![ready(a.addr)]))],
+    )]))
+    .await;
+    let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    // Both heads arrive in one read; the second is in flight for 2 s after the first is done,
+    // with no byte read meanwhile.
+    stream
+        .write_all(
+            b"GET /first HTTP/1.1\r\nHost: a.test\r\n\r\nGET /slow HTTP/1.1\r\nHost: a.test\r\n\r\n",
+        )
+        .await
+        .expect("write");
+    let (status, body) = read_response(&mut stream).await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    assert_eq!(json(&body)["target"], "/first");
+    let (status, body) = read_response(&mut stream).await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    assert_eq!(body, "slow");
 }
