@@ -184,7 +184,9 @@ async fn serve_connection(
             return;
         }
         drop(parked.take());
-        let result = serve_hyper(&builder, io, &proxy, &info, &state, &mut drain).await;
+        // Boxed: hyper's connection is the largest part of this future, and a parked
+        // connection should not keep room for it.
+        let result = Box::pin(serve_hyper(&builder, io, &proxy, &info, &state, &mut drain)).await;
         if let Err(error) = result {
             // Client resets, malformed requests, header timeouts: routine on the internet.
             tracing::debug!(%peer, %error, "connection ended with an error");

@@ -1203,3 +1203,78 @@ async fn a_pipelined_slow_request_is_answered() {
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
     assert_eq!(body, "slow");
 }
+
+/// RSS and heap added per idle keep-alive client connection, in-process: a quick check while
+/// working on per-connection memory (`tests/bench/protocols.sh` measures it against nginx).
+/// A first round warms the proxy's upstream pool and the backend, which share the process.
+/// `cargo test --release -p sluice-dataplane --lib idle_connection_memory -- --ignored --nocapture`
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "a measurement; run in release with --ignored --nocapture"]
+async fn idle_connection_memory() {
+    const CONNECTIONS: usize = 5000;
+    fn rss_kib() -> f64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+                line.split_whitespace().nth(1)?.parse().ok()
+            })
+            .unwrap_or(0.0)
+    }
+    unsafe extern "C" {
+        fn malloc_trim(pad: usize) -> i32;
+    }
+    let a = backend("a").await;
+    let proxy = TestProxy::start(snapshot(&[(
+        // idle_conns.py sends the address as its Host.
+        "127.0.0.1",
+        &[("/", service("a", vec![ready(a.addr)]))],
+    )]))
+    .await;
+    let ready = std::env::temp_dir().join(format!("idle-conns-{}", std::process::id()));
+    for round in ["warm-up", "measured"] {
+        let _ = std::fs::remove_file(&ready);
+        let (rss, heap) = (rss_kib(), crate::translate::heap_in_use());
+        let mut client = std::process::Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../tests/bench/idle_conns.py"
+            ))
+            .arg(proxy.addr.ip().to_string())
+            .arg(proxy.addr.port().to_string())
+            .arg(CONNECTIONS.to_string())
+            .arg("/")
+            .arg(&ready)
+            .spawn()
+            .expect("python3");
+        while !ready.exists() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let per = |now: f64, then: f64| (now - then) / CONNECTIONS as f64;
+        let rss_added = per(rss_kib(), rss);
+        let t = std::time::Instant::now();
+        // SAFETY: plain glibc call.
+        unsafe { malloc_trim(0) };
+        println!("malloc_trim took {:?}", t.elapsed());
+        println!(
+            "{round}: per idle connection {rss_added:.2} KiB RSS, {:.2} KiB after malloc_trim, {:.2} KiB heap in use; {} held by the client, {} open, {} parked",
+            per(rss_kib(), rss),
+            per(
+                crate::translate::heap_in_use() as f64 / 1024.0,
+                heap as f64 / 1024.0
+            ),
+            std::fs::read_to_string(&ready).unwrap_or_default().trim(),
+            proxy.metrics.connections_open.get(),
+            proxy.metrics.connections_parked.get()
+        );
+        let _ = client.kill();
+        let _ = client.wait();
+        while proxy.metrics.connections_open.get() > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The listener reaps finished connection tasks when it accepts the next one.
+        let _ = proxy.get("127.0.0.1", "/").await;
+    }
+    let _ = std::fs::remove_file(&ready);
+}

@@ -25,6 +25,10 @@ mod incremental_tests;
 #[cfg(test)]
 mod scale_tests;
 #[cfg(test)]
+pub(crate) fn heap_in_use() -> usize {
+    scale_tests::heap().0
+}
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
