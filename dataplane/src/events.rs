@@ -24,8 +24,8 @@ fn reference(p: &Problem, published: &Published) -> ObjectReference {
             ObjectReference {
                 api_version: Some("networking.k8s.io/v1".into()),
                 kind: Some("Ingress".into()),
-                namespace: Some(i.namespace.clone()),
-                name: Some(i.name.clone()),
+                namespace: Some(i.namespace.to_string()),
+                name: Some(i.name.to_string()),
                 uid,
                 ..Default::default()
             }

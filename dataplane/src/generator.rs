@@ -294,8 +294,8 @@ fn scope_for(
 ) -> ClassScope {
     let mut scope = ClassScope::new(
         opts.class_name.clone(),
-        opts.config_map.namespace.clone(),
-        opts.config_map.name.clone(),
+        opts.config_map.namespace.to_string(),
+        opts.config_map.name.to_string(),
     );
     scope.watch_without_class = fleet.watch_ingress_without_class;
     scope.disable_catch_all = config.disable_catch_all;
@@ -308,7 +308,7 @@ fn scope_for(
             (None, None) => return None,
         };
         Some(ServiceRef {
-            namespace: opts.config_map.namespace.clone(),
+            namespace: opts.config_map.namespace.to_string(),
             name: b.service.clone(),
             port,
         })
@@ -529,7 +529,7 @@ pub async fn run(
     let (default_name_tx, default_name_rx) = watch::channel::<DefaultCertificateName>(None);
     tokio::spawn(pump_default_certificate(
         client.clone(),
-        opts.config_map.namespace.clone(),
+        opts.config_map.namespace.to_string(),
         default_name_rx,
         mirror.clone(),
         notify.clone(),
@@ -967,7 +967,7 @@ mod tests {
         .await;
         let m = mirror.lock().await;
         let keys = |k: &Option<BTreeSet<ObjectKey>>| -> Vec<String> {
-            k.iter().flatten().map(|k| k.name.clone()).collect()
+            k.iter().flatten().map(|k| k.name.to_string()).collect()
         };
         assert!(m.dirty, "b's spec changed");
         assert_eq!(

@@ -111,8 +111,8 @@ async fn elect(
     tokio::spawn(async move {
         loop {
             let manager =
-                match kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &lease.name)
-                    .with_namespace(&lease.namespace)
+                match kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &*lease.name)
+                    .with_namespace(&*lease.namespace)
                     .with_identity(&identity)
                     .with_duration(15)
                     .with_grace(5)
@@ -234,8 +234,8 @@ async fn run() -> anyhow::Result<()> {
 
     let client = client(args.kubeconfig.as_ref()).await?;
     let shared = Shared::new(FleetSettings {
-        set_namespace: config_map.namespace.clone(),
-        set_name: config_map.name.clone(),
+        set_namespace: config_map.namespace.to_string(),
+        set_name: config_map.name.to_string(),
         ingress_class_name: class.clone(),
         ..Default::default()
     });

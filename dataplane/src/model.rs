@@ -20,15 +20,15 @@ use crate::policy::basic_auth::Authenticator;
 /// The Ingress a route, default backend or problem came from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct IngressRef {
-    pub namespace: String,
-    pub name: String,
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
 }
 
 impl IngressRef {
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(namespace: impl AsRef<str>, name: impl AsRef<str>) -> Self {
         Self {
-            namespace: namespace.into(),
-            name: name.into(),
+            namespace: crate::translate::intern_namespace(namespace.as_ref()),
+            name: name.as_ref().into(),
         }
     }
 }

@@ -277,7 +277,7 @@ mod tests {
             .iter()
             .map(|w| {
                 (
-                    w.ingress.name.as_str(),
+                    &*w.ingress.name,
                     w.resource_version.as_str(),
                     w.entries.as_slice(),
                 )

@@ -372,8 +372,8 @@ impl Proxy {
                     upstream_addr,
                     upstream_status: ex.upstream_status,
                     upstream_response_time: ex.upstream_time.map(|d| round_millis(d.as_secs_f64())),
-                    namespace: ex.source.map(|s| s.namespace.clone()),
-                    ingress: ex.source.map(|s| s.name.clone()),
+                    namespace: ex.source.map(|s| s.namespace.to_string()),
+                    ingress: ex.source.map(|s| s.name.to_string()),
                     service: ex.service.map(|s| s.to_string()),
                     user_agent: req.user_agent,
                 };
@@ -562,7 +562,7 @@ impl Proxy {
                 remote_addr: forwarding.client_ip,
                 headers: &parts.headers,
                 service_name: &backend.service().name,
-                namespace: ex.source.map_or("", |s| s.namespace.as_str()),
+                namespace: ex.source.map_or("", |s| &*s.namespace),
                 captures,
             };
             if let Some(errors) = annotations.errors.as_ref().filter(|e| !e.codes.is_empty())

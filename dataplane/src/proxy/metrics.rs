@@ -191,7 +191,7 @@ impl ProxyMetrics {
 
     fn resolve(&self, source: Option<&IngressRef>, host_rule: &str, status: u16) -> RequestMetrics {
         let (namespace, ingress) = source.map_or((String::new(), String::new()), |s| {
-            (s.namespace.clone(), s.name.clone())
+            (s.namespace.to_string(), s.name.to_string())
         });
         let labels = RequestLabels {
             namespace: namespace.clone(),

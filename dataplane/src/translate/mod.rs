@@ -70,15 +70,15 @@ pub const CONTROLLER_NAME: &str = "sluice.dev/ingress-controller";
 /// A namespaced object's key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectKey {
-    pub namespace: String,
-    pub name: String,
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
 }
 
 impl ObjectKey {
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(namespace: impl AsRef<str>, name: impl AsRef<str>) -> Self {
         Self {
-            namespace: namespace.into(),
-            name: name.into(),
+            namespace: intern_namespace(namespace.as_ref()),
+            name: name.as_ref().into(),
         }
     }
 
@@ -93,8 +93,36 @@ impl ObjectKey {
 
 impl From<&ObjectKey> for IngressRef {
     fn from(key: &ObjectKey) -> Self {
-        IngressRef::new(&key.namespace, &key.name)
+        IngressRef {
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+        }
     }
+}
+
+/// One shared copy of each namespace name: keys of every object in a namespace hold the same
+/// string (at 10k objects, separate copies of the namespace in every key and every index were
+/// megabytes).
+pub fn intern_namespace(namespace: &str) -> Arc<str> {
+    /// The names, and the size at which names no key holds any more are dropped.
+    static NAMESPACES: std::sync::Mutex<(Option<HashSet<Arc<str>>>, usize)> =
+        std::sync::Mutex::new((None, 64));
+    let mut guard = NAMESPACES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (names, prune_at) = &mut *guard;
+    let names = names.get_or_insert_with(HashSet::new);
+    if let Some(shared) = names.get(namespace) {
+        return shared.clone();
+    }
+    if names.len() >= *prune_at {
+        // Deleted namespaces: only this set still holds them.
+        names.retain(|name| Arc::strong_count(name) > 1);
+        *prune_at = (names.len() * 2).max(64);
+    }
+    let shared: Arc<str> = namespace.into();
+    names.insert(shared.clone());
+    shared
 }
 
 impl fmt::Display for ObjectKey {

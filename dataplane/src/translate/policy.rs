@@ -281,7 +281,7 @@ impl Builder<'_> {
             _ => 80,
         };
         let service = crate::model::ServiceRef {
-            namespace: source.namespace.clone(),
+            namespace: source.namespace.to_string(),
             name: name.to_owned(),
             port: crate::model::PortRef::Number(u16::try_from(port).unwrap_or(80)),
         };

@@ -209,7 +209,7 @@ fn assert_problems(problems: &[Problem], want: &[(String, String, String)]) {
         .iter()
         .map(|p| {
             let name = match &p.object {
-                ProblemObject::Ingress(i) => i.name.clone(),
+                ProblemObject::Ingress(i) => i.name.to_string(),
                 ProblemObject::IngressControllerSet { name, .. } => format!("set:{name}"),
             };
             (name, p.field.clone(), p.reason.clone())
@@ -1853,4 +1853,25 @@ fn custom_headers_are_read_from_the_mirror() {
     let (policy, problems) = headers_of(&cross);
     assert!(policy.custom_headers.is_empty());
     assert_problems(&problems, &[problem("a", field, "another namespace")]);
+}
+
+#[test]
+fn keys_share_one_copy_of_each_namespace_and_forget_deleted_ones() {
+    let a = ObjectKey::new("interned-ns", "a");
+    let b = ObjectKey::new(String::from("interned-ns"), "b");
+    let r = IngressRef::new("interned-ns", "c");
+    assert!(Arc::ptr_eq(&a.namespace, &b.namespace));
+    assert!(Arc::ptr_eq(&a.namespace, &r.namespace));
+    assert_eq!(&*IngressRef::from(&a).name, "a");
+
+    // Namespaces no key holds any more are dropped once enough new ones arrive.
+    let gone = Arc::downgrade(&ObjectKey::new("deleted-ns", "x").namespace);
+    for i in 0..200 {
+        let _ = ObjectKey::new(format!("churn-ns-{i}"), "x");
+    }
+    assert!(gone.upgrade().is_none(), "the deleted namespace was pruned");
+    assert!(Arc::ptr_eq(
+        &a.namespace,
+        &ObjectKey::new("interned-ns", "d").namespace
+    ));
 }
