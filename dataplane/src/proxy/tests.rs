@@ -259,6 +259,15 @@ impl TestProxy {
         }
     }
 
+    /// The proxy with one route, `a.test/` to `backend`.
+    async fn for_backend(backend: &TestBackend) -> TestProxy {
+        Self::start(snapshot(&[(
+            "a.test",
+            &[("/", service("a", vec![ready(backend.addr)]))],
+        )]))
+        .await
+    }
+
     fn set_config(&self, edit: impl FnOnce(&mut DataplaneConfig)) {
         let mut config = (**self.shared.config.load()).clone();
         edit(&mut config);
@@ -545,11 +554,7 @@ async fn request_bodies_over_the_limit_are_413() {
 #[tokio::test]
 async fn forwarding_headers_and_request_id_reach_the_upstream() {
     let a = backend("a").await;
-    let proxy = TestProxy::start(snapshot(&[(
-        "a.test",
-        &[("/", service("a", vec![ready(a.addr)]))],
-    )]))
-    .await;
+    let proxy = TestProxy::for_backend(&a).await;
 
     let req = Request::get("/")
         .header(header::HOST, "a.test")
@@ -645,11 +650,7 @@ async fn large_bodies_stream_both_ways() {
 #[tokio::test]
 async fn websocket_upgrade_is_tunnelled() {
     let a = backend("a").await;
-    let proxy = TestProxy::start(snapshot(&[(
-        "a.test",
-        &[("/", service("a", vec![ready(a.addr)]))],
-    )]))
-    .await;
+    let proxy = TestProxy::for_backend(&a).await;
     let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
     stream
         .write_all(
@@ -863,11 +864,7 @@ async fn the_access_log_has_one_json_line_per_request() {
 #[tokio::test]
 async fn shutdown_drains_requests_in_flight_and_stops_accepting() {
     let a = backend("a").await;
-    let mut proxy = TestProxy::start(snapshot(&[(
-        "a.test",
-        &[("/", service("a", vec![ready(a.addr)]))],
-    )]))
-    .await;
+    let mut proxy = TestProxy::for_backend(&a).await;
     let req = Request::get("/hold")
         .header(header::HOST, "a.test")
         .body(Empty::<Bytes>::new())
@@ -1023,11 +1020,7 @@ async fn read_response(stream: &mut TcpStream) -> (String, String) {
 #[tokio::test]
 async fn an_idle_keep_alive_connection_parks_and_serves_its_next_request() {
     let a = backend("a").await;
-    let proxy = TestProxy::start(snapshot(&[(
-        "a.test",
-        &[("/", service("a", vec![ready(a.addr)]))],
-    )]))
-    .await;
+    let proxy = TestProxy::for_backend(&a).await;
     let stream = TcpStream::connect(proxy.addr).await.expect("connect");
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -1065,11 +1058,7 @@ async fn an_idle_keep_alive_connection_parks_and_serves_its_next_request() {
 #[tokio::test]
 async fn requests_in_flight_never_park() {
     let a = backend("a").await;
-    let proxy = TestProxy::start(snapshot(&[(
-        "a.test",
-        &[("/", service("a", vec![ready(a.addr)]))],
-    )]))
-    .await;
+    let proxy = TestProxy::for_backend(&a).await;
     let stream = TcpStream::connect(proxy.addr).await.expect("connect");
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -1122,11 +1111,7 @@ async fn requests_in_flight_never_park() {
 #[tokio::test]
 async fn a_request_head_split_by_a_pause_is_served_before_and_after_parking() {
     let a = backend("a").await;
-    let proxy = TestProxy::start(snapshot(&[(
-        "a.test",
-        &[("/", service("a", vec![ready(a.addr)]))],
-    )]))
-    .await;
+    let proxy = TestProxy::for_backend(&a).await;
     let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
     for round in 0..2 {
         stream
@@ -1151,11 +1136,7 @@ async fn a_request_head_split_by_a_pause_is_served_before_and_after_parking() {
 #[tokio::test]
 async fn a_parked_connection_closes_at_the_drain() {
     let a = backend("a").await;
-    let mut proxy = TestProxy::start(snapshot(&[(
-        "a.test",
-        &[("/", service("a", vec![ready(a.addr)]))],
-    )]))
-    .await;
+    let mut proxy = TestProxy::for_backend(&a).await;
     let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
     stream
         .write_all(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
@@ -1182,11 +1163,7 @@ async fn a_parked_connection_closes_at_the_drain() {
 #[tokio::test]
 async fn a_pipelined_slow_request_is_answered() {
     let a = backend("a").await;
-    let proxy = TestProxy::start(snapshot(&[(
-        "a.test",
-        &[("/", service("a", vec![ready(a.addr)]))],
-    )]))
-    .await;
+    let proxy = TestProxy::for_backend(&a).await;
     let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
     // Both heads arrive in one read; the second is in flight for 2 s after the first is done,
     // with no byte read meanwhile.
