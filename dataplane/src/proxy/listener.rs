@@ -128,11 +128,11 @@ pub(super) async fn accept_and_drain<F, S, Fut>(
         tokio::select! {
             biased;
             () = &mut shutdown => break,
+            // Reaped as they finish: a finished task keeps its memory until joined, and after
+            // a burst of connections closes there may be no next accept for a long time.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    // Reap finished connection tasks so the set stays as small as the number
-                    // of open connections.
-                    while connections.try_join_next().is_some() {}
                     connections.spawn(serve(stream, peer, draining.clone()));
                 }
                 Err(error) => {
