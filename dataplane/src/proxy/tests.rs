@@ -1188,19 +1188,10 @@ async fn a_pipelined_slow_request_is_answered() {
 #[tokio::test(flavor = "current_thread")]
 #[ignore = "a measurement; run in release with --ignored --nocapture"]
 async fn idle_connection_memory() {
+    use crate::translate::scale_tests::{heap, rss_mib, trim};
     const CONNECTIONS: usize = 5000;
-    fn rss_kib() -> f64 {
-        std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-                line.split_whitespace().nth(1)?.parse().ok()
-            })
-            .unwrap_or(0.0)
-    }
-    unsafe extern "C" {
-        fn malloc_trim(pad: usize) -> i32;
-    }
+    let rss_kib = || rss_mib() * 1024.0;
+    let heap_kib = || heap().0 as f64 / 1024.0;
     let a = backend("a").await;
     let proxy = TestProxy::start(snapshot(&[(
         // idle_conns.py sends the address as its Host.
@@ -1211,7 +1202,7 @@ async fn idle_connection_memory() {
     let ready = std::env::temp_dir().join(format!("idle-conns-{}", std::process::id()));
     for round in ["warm-up", "measured"] {
         let _ = std::fs::remove_file(&ready);
-        let (rss, heap) = (rss_kib(), crate::translate::heap_in_use());
+        let (rss, heap_before) = (rss_kib(), heap_kib());
         let mut client = std::process::Command::new("python3")
             .arg(concat!(
                 env!("CARGO_MANIFEST_DIR"),
@@ -1231,16 +1222,12 @@ async fn idle_connection_memory() {
         let per = |now: f64, then: f64| (now - then) / CONNECTIONS as f64;
         let rss_added = per(rss_kib(), rss);
         let t = std::time::Instant::now();
-        // SAFETY: plain glibc call.
-        unsafe { malloc_trim(0) };
+        trim();
         println!("malloc_trim took {:?}", t.elapsed());
         println!(
             "{round}: per idle connection {rss_added:.2} KiB RSS, {:.2} KiB after malloc_trim, {:.2} KiB heap in use; {} held by the client, {} open, {} parked",
             per(rss_kib(), rss),
-            per(
-                crate::translate::heap_in_use() as f64 / 1024.0,
-                heap as f64 / 1024.0
-            ),
+            per(heap_kib(), heap_before),
             std::fs::read_to_string(&ready).unwrap_or_default().trim(),
             proxy.metrics.connections_open.get(),
             proxy.metrics.connections_parked.get()

@@ -23,11 +23,7 @@ mod validate;
 #[cfg(test)]
 mod incremental_tests;
 #[cfg(test)]
-mod scale_tests;
-#[cfg(test)]
-pub(crate) fn heap_in_use() -> usize {
-    scale_tests::heap().0
-}
+pub(crate) mod scale_tests;
 #[cfg(test)]
 mod tests;
 

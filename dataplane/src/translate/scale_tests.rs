@@ -162,6 +162,15 @@ pub(crate) fn rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// Asks glibc to give free pages back to the OS (what RSS would be without its retention).
+pub(crate) fn trim() {
+    unsafe extern "C" {
+        fn malloc_trim(pad: usize) -> i32;
+    }
+    // SAFETY: glibc's malloc_trim only returns free pages to the OS.
+    unsafe { malloc_trim(0) };
+}
+
 fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
@@ -287,11 +296,7 @@ fn scale_translate_10k() {
         mib(in_use),
         mib(held)
     );
-    unsafe extern "C" {
-        fn malloc_trim(pad: usize) -> i32;
-    }
-    // SAFETY: glibc's malloc_trim only returns free pages to the OS.
-    unsafe { malloc_trim(0) };
+    trim();
     println!("RSS after malloc_trim {:.1} MiB", rss_mib());
 }
 
@@ -360,10 +365,6 @@ fn scale_status_echo_10k() {
     }
     report("after 1000 changes");
     drop(previous);
-    unsafe extern "C" {
-        fn malloc_trim(pad: usize) -> i32;
-    }
-    // SAFETY: glibc's malloc_trim only returns free pages to the OS.
-    unsafe { malloc_trim(0) };
+    trim();
     report("after malloc_trim");
 }
