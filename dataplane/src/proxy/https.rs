@@ -13,7 +13,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,13 +21,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use rustls::server::Acceptor;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::LazyConfigAcceptor;
 
 use super::client_hello::{ClientHelloError, read_client_hello};
-use super::listener::{HEADER_READ_TIMEOUT, accept_connection, scopeguard};
+use super::listener::{HEADER_READ_TIMEOUT, Incoming, accept_connection, scopeguard};
 use super::proxy_protocol::PrefixedIo;
 use super::tls::{HANDSHAKE_TIMEOUT, Tls, tls12_ciphers};
 use super::{ClientCert, ClientInfo, Proxy, passthrough};
@@ -74,10 +73,11 @@ pub async fn serve_https<F>(
         shutdown,
         drain_deadline,
         "HTTPS",
-        |stream, peer, draining| {
+        // TLS connections do not park: hyper-util's auto builder cannot hand the socket back.
+        None,
+        |incoming, draining| {
             serve_connection(
-                stream,
-                peer,
+                incoming,
                 proxy.clone(),
                 tls.clone(),
                 builder.clone(),
@@ -89,13 +89,16 @@ pub async fn serve_https<F>(
 }
 
 async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
+    incoming: Incoming,
     proxy: Arc<Proxy>,
     tls: Arc<Tls>,
     builder: auto::Builder<TokioExecutor>,
     mut drain: watch::Receiver<bool>,
 ) {
+    // Nothing parks here (no set is passed), so only accepted connections arrive.
+    let Incoming::Accepted(stream, peer) = incoming else {
+        return;
+    };
     let metrics = proxy.metrics.clone();
     metrics.connections_open.inc();
     let _open = {

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::park::{ConnState, ParkingIo, Tracked};
+use super::parked::ParkedConnections;
 use super::proxy_protocol::{HEADER_TIMEOUT, PrefixedIo, ProxyProtocolError, read_proxy_header};
 use super::{ClientInfo, Proxy};
 
@@ -95,30 +96,58 @@ pub async fn serve_http<F>(
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .keep_alive(true);
+    let parked = match ParkedConnections::new(
+        HEADER_READ_TIMEOUT,
+        proxy.metrics.connections_open.clone(),
+        proxy.metrics.connections_parked.clone(),
+    ) {
+        Ok(parked) => Some(Arc::new(parked)),
+        Err(error) => {
+            // No epoll set (out of descriptors): idle connections stay with hyper instead.
+            tracing::warn!(%error, "idle connections will not be parked");
+            None
+        }
+    };
     accept_and_drain(
         listener,
         shutdown,
         drain_deadline,
         "HTTP",
-        |stream, peer, draining| {
-            serve_connection(stream, peer, proxy.clone(), builder.clone(), draining)
+        parked.clone(),
+        |incoming, draining| {
+            serve_connection(
+                incoming,
+                proxy.clone(),
+                builder.clone(),
+                parked.clone(),
+                draining,
+            )
         },
     )
     .await;
 }
 
-/// The accept loop both listeners share: serves each connection with `serve` (handing it a
-/// drain signal) until `shutdown` completes; then closes the listener, signals the
-/// connections, lets them finish for up to `drain_deadline`, and aborts what is left.
+/// A connection for a listener's `serve`: new from `accept`, or back from
+/// [`ParkedConnections`] with its next request on the way.
+pub(super) enum Incoming {
+    Accepted(TcpStream, SocketAddr),
+    Resumed(TcpStream, ClientInfo),
+}
+
+/// The accept loop both listeners share: serves each connection, accepted or woken from
+/// `parked`, with `serve` (handing it a drain signal) until `shutdown` completes; then closes
+/// the listener and the parked connections, signals the others, lets them finish for up to
+/// `drain_deadline`, and aborts what is left.
 pub(super) async fn accept_and_drain<F, S, Fut>(
     listener: TcpListener,
     shutdown: F,
     drain_deadline: Duration,
     what: &'static str,
+    parked: Option<Arc<ParkedConnections>>,
     mut serve: S,
 ) where
     F: Future<Output = ()>,
-    S: FnMut(TcpStream, SocketAddr, watch::Receiver<bool>) -> Fut,
+    S: FnMut(Incoming, watch::Receiver<bool>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let (drain, draining) = watch::channel(false);
@@ -131,9 +160,14 @@ pub(super) async fn accept_and_drain<F, S, Fut>(
             // Reaped as they finish: a finished task keeps its memory until joined, and after
             // a burst of connections closes there may be no next accept for a long time.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            woken = woken(parked.as_deref()) => {
+                for (stream, info) in woken {
+                    connections.spawn(serve(Incoming::Resumed(stream, info), draining.clone()));
+                }
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    connections.spawn(serve(stream, peer, draining.clone()));
+                    connections.spawn(serve(Incoming::Accepted(stream, peer), draining.clone()));
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -144,6 +178,9 @@ pub(super) async fn accept_and_drain<F, S, Fut>(
         }
     }
     drop(listener);
+    if let Some(parked) = &parked {
+        parked.close_all();
+    }
     drop(draining);
     let _ = drain.send(true);
     tokio::select! {
@@ -155,11 +192,19 @@ pub(super) async fn accept_and_drain<F, S, Fut>(
     connections.abort_all();
 }
 
+/// Parked connections woken, or never with no set.
+async fn woken(parked: Option<&ParkedConnections>) -> Vec<(TcpStream, ClientInfo)> {
+    match parked {
+        Some(parked) => parked.woken().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
+    incoming: Incoming,
     proxy: Arc<Proxy>,
     builder: http1::Builder,
+    parked: Option<Arc<ParkedConnections>>,
     mut drain: watch::Receiver<bool>,
 ) {
     let metrics = proxy.metrics.clone();
@@ -167,39 +212,46 @@ async fn serve_connection(
     let _open = scopeguard(move || {
         metrics.connections_open.dec();
     });
-    let proxy_protocol = proxy.shared.fleet.load().proxy_protocol;
-    let connection = match accept_connection(stream, peer, proxy_protocol, false).await {
-        Ok(connection) => connection,
-        Err(error) => {
-            tracing::debug!(%peer, %error, "refused connection");
-            return;
+    let (mut io, info, mut request_waiting) = match incoming {
+        Incoming::Accepted(stream, peer) => {
+            let proxy_protocol = proxy.shared.fleet.load().proxy_protocol;
+            match accept_connection(stream, peer, proxy_protocol, false).await {
+                Ok(connection) => (connection.io, connection.info, false),
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "refused connection");
+                    return;
+                }
+            }
         }
+        // Readable already: its next request (or the client closing) is there.
+        Incoming::Resumed(stream, info) => (PrefixedIo::new(Bytes::new(), stream), info, true),
     };
-    let info = connection.info;
     let state = Arc::new(ConnState::default());
-    let mut io = connection.io;
-    let mut parked = None;
     loop {
-        if *drain.borrow() || !wait_for_request(&io, &mut drain).await {
+        if *drain.borrow() || !(request_waiting || wait_for_request(&io, &mut drain).await) {
             return;
         }
-        drop(parked.take());
-        // Boxed: hyper's connection is the largest part of this future, and a parked
-        // connection should not keep room for it.
+        // Boxed: hyper's connection is the largest part of this future, and a connection
+        // waiting for its first request should not keep room for it.
         let result = Box::pin(serve_hyper(&builder, io, &proxy, &info, &state, &mut drain)).await;
         if let Err(error) = result {
             // Client resets, malformed requests, header timeouts: routine on the internet.
-            tracing::debug!(%peer, %error, "connection ended with an error");
+            tracing::debug!(peer = %info.peer, %error, "connection ended with an error");
         }
         io = match state.take_parked() {
             Some(socket) => socket,
             None => return,
         };
-        let metrics = proxy.metrics.clone();
-        metrics.connections_parked.inc();
-        parked = Some(scopeguard(move || {
-            metrics.connections_parked.dec();
-        }));
+        match &parked {
+            // This task ends; the set holds the bare socket until its next request.
+            Some(parked) if !io.has_prefix() => {
+                parked.park(io.into_inner(), info);
+                return;
+            }
+            // Without a set (or with bytes left over, which parking never leaves): this task
+            // waits for the next request itself.
+            _ => request_waiting = false,
+        }
     }
 }
 

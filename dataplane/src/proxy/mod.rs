@@ -30,6 +30,7 @@ mod https;
 mod listener;
 mod metrics;
 mod park;
+mod parked;
 mod passthrough;
 mod policy;
 mod proxy_protocol;

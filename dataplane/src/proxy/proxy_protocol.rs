@@ -273,6 +273,11 @@ impl<S> PrefixedIo<S> {
         &self.inner
     }
 
+    /// The inner stream; what is left of the prefix is dropped (check [`has_prefix`](Self::has_prefix)).
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
     /// Whether bytes read ahead (after the PROXY header) are still waiting to be read.
     pub fn has_prefix(&self) -> bool {
         !self.prefix.is_empty()
