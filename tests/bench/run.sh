@@ -4,6 +4,8 @@
 #   tests/bench/run.sh            (writes bench-report.md and bench-raw.txt in $BENCH_OUT)
 # Primary figure: server CPU time per request (utime+stime of the proxy from /proc) at the
 # load generator's rate, with the proxy alone on core 1 and backend + load generator on core 0.
+# BENCH_BASELINE=/path/to/an/older/sluice-dataplane also measures that binary in the same run
+# ("baseline": before and after a change, side by side with the same peers).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$ROOT/tests/cluster/lib.sh"
@@ -114,9 +116,18 @@ start_proxy() { # start_proxy NAME -> echoes PID
     sluice) TOKIO_WORKER_THREADS=1 taskset -c 1 "$ROOT/target/release/sluice-dataplane" --kubeconfig "$KUBECONFIG" \
         --ingress-class bench --config-map bench/fleet --publish-service bench/fleet --bind-address "$PROXY" \
         --http-port 8083 --https-port 8443 --admin-port 10254 --access-log=false >"$W/sluice.log" 2>&1 & echo $! ;;
+    baseline) TOKIO_WORKER_THREADS=1 taskset -c 1 "$BASELINE" --kubeconfig "$KUBECONFIG" \
+        --ingress-class bench --config-map bench/fleet --publish-service bench/fleet --bind-address "$PROXY" \
+        --http-port 8084 --https-port 8446 --admin-port 10255 --access-log=false >"$W/baseline.log" 2>&1 & echo $! ;;
   esac
 }
-port_of() { case "$1" in nginx) echo 8081 ;; haproxy) echo 8082 ;; sluice) echo 8083 ;; esac; }
+port_of() { case "$1" in nginx) echo 8081 ;; haproxy) echo 8082 ;; sluice) echo 8083 ;; baseline) echo 8084 ;; esac; }
+BASELINE="${BENCH_BASELINE:-}"
+PROXIES=(nginx haproxy sluice)
+if [ -n "$BASELINE" ]; then
+  [ -x "$BASELINE" ] || die "BENCH_BASELINE=$BASELINE is not an executable"
+  PROXIES+=(baseline)
+fi
 cpu_ticks() { # utime + stime in clock ticks of a proxy and its children (nginx's worker)
   local total=0 p
   for p in "$1" $(pgrep -P "$1" || true); do
@@ -127,7 +138,7 @@ cpu_ticks() { # utime + stime in clock ticks of a proxy and its children (nginx'
 HZ="$(getconf CLK_TCK)"
 
 RAW="$OUT/bench-raw.txt"; : > "$RAW"
-for proxy in nginx haproxy sluice; do
+for proxy in "${PROXIES[@]}"; do
   pid="$(start_proxy "$proxy")"
   for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://$PROXY:$(port_of "$proxy")/1k" 2>/dev/null && break; sleep 0.2; done
   echo "$proxy $pid" >> "$W/pids"
@@ -147,7 +158,7 @@ run_one() { # run_one PROXY BODY -> "rps cpu_us_per_req"
 }
 direct() { taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" "http://$BACKEND:8080/$1" | awk '/Requests\/sec/{printf "%.0f\n", $2}'; }
 
-order=(nginx haproxy sluice)
+order=("${PROXIES[@]}")
 for round in $(seq 1 "$ROUNDS"); do
   for body in 0 1k 16k 1m; do
     for proxy in "${order[@]}"; do
@@ -169,10 +180,18 @@ for line in open(raw):
 med = lambda xs: statistics.median(xs)
 rows = ["| body | sluice µs CPU/req | nginx | HAProxy | sluice/nginx CPU | sluice/HAProxy CPU | sluice req/s | nginx req/s | HAProxy req/s | sluice/direct |",
         "|---|---|---|---|---|---|---|---|---|---|"]
+base = any("baseline" in d[body] for body in d)
+if base:
+    rows[0] += " baseline µs CPU/req | sluice/baseline CPU | baseline/nginx CPU |"
+    rows[1] += "---|---|---|"
 for body in ["0", "1k", "16k", "1m"]:
     m = {p: (med([r for r, _ in v]), med([c for _, c in v])) for p, v in d[body].items()}
     s, n, h, dr = m["sluice"], m["nginx"], m["haproxy"], m["direct"]
-    rows.append(f"| {body} | {s[1]:.1f} | {n[1]:.1f} | {h[1]:.1f} | {s[1]/n[1]:.2f}x | {s[1]/h[1]:.2f}x | {s[0]:.0f} | {n[0]:.0f} | {h[0]:.0f} | {s[0]/dr[0]:.2f} |")
+    row = f"| {body} | {s[1]:.1f} | {n[1]:.1f} | {h[1]:.1f} | {s[1]/n[1]:.2f}x | {s[1]/h[1]:.2f}x | {s[0]:.0f} | {n[0]:.0f} | {h[0]:.0f} | {s[0]/dr[0]:.2f} |"
+    if base:
+        b = m["baseline"]
+        row += f" {b[1]:.1f} | {s[1]/b[1]:.2f}x | {b[1]/n[1]:.2f}x |"
+    rows.append(row)
 text = f"""# Sluice data-plane benchmark
 
 HTTP/1.1 keep-alive, `wrk -t1 -c{conns} -d{dur}s` (closed loop) on core 0 with the nginx backend;
@@ -180,6 +199,7 @@ each proxy alone on core 1 with one worker (nginx `worker_processes 1` + upstrea
 HAProxy `nbthread 1` + `http-reuse always`, Sluice `TOKIO_WORKER_THREADS=1`, access log off).
 CPU per request = (utime+stime of the proxy over the run) / requests. Medians of {rounds} rounds,
 proxy order rotated each round. Rerun: `make bench` (raw numbers in bench-raw.txt).
+""" + ("Baseline: BENCH_BASELINE, an older build measured in the same run.\n" if base else "") + """
 
 """ + "\n".join(rows) + "\n"
 open(out, "w").write(text)
