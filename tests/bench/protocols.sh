@@ -284,14 +284,21 @@ for proxy in nginx haproxy sluice; do
   taskset -c 0 python3 "$ROOT/tests/bench/idle_conns.py" "$PROXY" "$port" "$IDLE" /0 "$W/ready" 2>"$W/idle-$proxy.err" &
   client=$!
   for _ in $(seq 1 600); do [ -s "$W/ready" ] && break; sleep 0.2; done
-  sleep 1
   opened="$(cat "$W/ready" 2>/dev/null || echo 0)"
+  # Held idle, memory settles: read it once two readings a second apart are within 1% (a
+  # proxy that frees the first request's buffers or returns freed pages later counts as it
+  # ends up), at most 10 s after the last connection opened.
+  loaded_rss="$(rss_kib "$pid")" settled=0
+  for settled in $(seq 1 10); do
+    sleep 1
+    prev="$loaded_rss" loaded_rss="$(rss_kib "$pid")"
+    [ $(( (prev > loaded_rss ? prev - loaded_rss : loaded_rss - prev) * 100 )) -lt "$loaded_rss" ] && break
+  done
   held="$(ss -Htn state established "( sport = :$port )" | wc -l)"
-  loaded_rss="$(rss_kib "$pid")"
   worker=""
   [ "$proxy" = nginx ] && worker=" worker_rss_kib=$(awk '/^VmRSS:/{print $2}' "/proc/$(pgrep -P "$pid" | head -1)/status")"
   kill "$client" 2>/dev/null; wait "$client" 2>/dev/null || true
-  raw "memory proxy=$proxy idle_rss_kib=$idle_rss loaded_rss_kib=$loaded_rss opened=$opened held=$held$worker"
+  raw "memory proxy=$proxy idle_rss_kib=$idle_rss loaded_rss_kib=$loaded_rss opened=$opened held=$held settled_s=$settled$worker"
   sleep 1
 done
 

@@ -90,7 +90,8 @@ def main():
     for f in tls:
         tls_rows.append(f"| {f['proxy']} | {f['sni']} | {f['protocol']} | {f['cipher']} | {f['group']} | {f['tickets']} | {f['cert']} |")
     mem_notes = ", ".join(
-        f"{p}: {memory[p]['opened']} opened, {memory[p]['held']} held" + (f", worker alone {int(memory[p]['worker_rss_kib'])/1024:.1f} MiB" if "worker_rss_kib" in memory[p] else "")
+        f"{p}: {memory[p]['opened']} opened, {memory[p]['held']} held"
+        + (f", read {memory[p]['settled_s']} s after" if "settled_s" in memory[p] else "") + (f", worker alone {int(memory[p]['worker_rss_kib'])/1024:.1f} MiB" if "worker_rss_kib" in memory[p] else "")
         for p in PROXIES if p in memory)
     checks = []
     for (kind, body), d in sorted(runs.items()):
@@ -141,7 +142,8 @@ protocols-raw.txt).
    each proxy speaks HTTP/1.1 with keepalive to the backend. CPU per request as above.
 3. VmRSS from /proc: idle (after start and a few requests), then while
    tests/bench/idle_conns.py holds idle keep-alive connections, each after one `GET /0`
-   (HTTP/1.1) answered; nginx counts master + worker (shared pages counted twice). {mem_notes}.
+   (HTTP/1.1) answered, read once two readings 1 s apart are within 1% (at most 10 s after
+   the last connection opened); nginx counts master + worker (shared pages counted twice). {mem_notes}.
    nginx `worker_connections` and HAProxy `maxconn` raised; `ulimit -n` is the hard limit.
 4. `oha {v.get('oha', '?')} -q R --latency-correction` (open loop, coordinated omission corrected),
    `-c{knobs.get('conns', '?')} -z{knobs.get('duration', '?')}s`, HTTP/1.1 keep-alive, R = half the lowest of the three
