@@ -20,7 +20,8 @@
 # oha), BENCH_TLS_CLIENTS (4), BENCH_H2_CONNECTIONS (50), BENCH_H2_STREAMS (10),
 # BENCH_H2_BODIES ("0 1k"), BENCH_IDLE_CONNECTIONS (10000), BENCH_WARMUP (2 s), BENCH_PERF (1:
 # after the measured runs, `perf record` Sluice during one handshake and one HTTP/2 run and keep
-# the top of `perf report` in protocols-perf-sluice-*.txt).
+# the top of `perf report` in protocols-perf-sluice-*.txt), BENCH_BASELINE (an older
+# sluice-dataplane binary, measured in the same run as "baseline": before and after a change).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$ROOT/tests/cluster/lib.sh"
@@ -216,10 +217,19 @@ start_proxy() { # start_proxy NAME -> echoes PID
     sluice) TOKIO_WORKER_THREADS=1 taskset -c 1 "$ROOT/target/release/sluice-dataplane" --kubeconfig "$KUBECONFIG" \
         --ingress-class bench --config-map bench/fleet --publish-service bench/fleet --bind-address "$PROXY" \
         --http-port 8083 --https-port 8443 --admin-port 10254 --access-log=false >"$W/sluice.log" 2>&1 & echo $! ;;
+    baseline) TOKIO_WORKER_THREADS=1 taskset -c 1 "$BASELINE" --kubeconfig "$KUBECONFIG" \
+        --ingress-class bench --config-map bench/fleet --publish-service bench/fleet --bind-address "$PROXY" \
+        --http-port 8084 --https-port 8446 --admin-port 10255 --access-log=false >"$W/baseline.log" 2>&1 & echo $! ;;
   esac
 }
-http_port() { case "$1" in nginx) echo 8081 ;; haproxy) echo 8082 ;; sluice) echo 8083 ;; esac; }
-tls_port() { case "$1" in nginx) echo 8444 ;; haproxy) echo 8445 ;; sluice) echo 8443 ;; esac; }
+http_port() { case "$1" in nginx) echo 8081 ;; haproxy) echo 8082 ;; sluice) echo 8083 ;; baseline) echo 8084 ;; esac; }
+tls_port() { case "$1" in nginx) echo 8444 ;; haproxy) echo 8445 ;; sluice) echo 8443 ;; baseline) echo 8446 ;; esac; }
+BASELINE="${BENCH_BASELINE:-}"
+PROXIES=(nginx haproxy sluice)
+if [ -n "$BASELINE" ]; then
+  [ -x "$BASELINE" ] || die "BENCH_BASELINE=$BASELINE is not an executable"
+  PROXIES+=(baseline)
+fi
 pid_of() { awk -v p="$1" '$1==p{print $2}' "$W/pids"; }
 # shellcheck disable=SC2046  # one PID per word
 procs() { echo "$1" $(pgrep -P "$1" || true); }   # the proxy and its children (nginx's worker)
@@ -243,7 +253,7 @@ mpstat_stop() { # mpstat_stop PID -> "core0=B0 core1=B1" (mean busy %)
        END {printf "core0=%.0f core1=%.0f", n[0] ? busy[0]/n[0] : -1, n[1] ? busy[1]/n[1] : -1}' "$W/mpstat.out"
 }
 
-for proxy in nginx haproxy sluice; do
+for proxy in "${PROXIES[@]}"; do
   pid="$(start_proxy "$proxy")"
   echo "$proxy $pid" >> "$W/pids"
   ok=
@@ -259,7 +269,7 @@ done
 sleep 1
 
 # --- what each server negotiates with the pinned clients (recorded in the report) -------------
-for proxy in nginx haproxy sluice; do
+for proxy in "${PROXIES[@]}"; do
   for sni in none "$HOST"; do
     args=(-connect "$PROXY:$(tls_port "$proxy")" -msg -ign_eof -showcerts)
     [ "$sni" = none ] && args+=(-noservername) || args+=(-servername "$sni")
@@ -277,7 +287,7 @@ for proxy in nginx haproxy sluice; do
 done
 
 # --- memory: idle, then holding $IDLE idle keep-alive connections ------------------------------
-for proxy in nginx haproxy sluice; do
+for proxy in "${PROXIES[@]}"; do
   pid="$(pid_of "$proxy")" port="$(http_port "$proxy")"
   idle_rss="$(rss_kib "$pid")"
   rm -f "$W/ready"
@@ -379,15 +389,16 @@ PY
 
 # --- latency rate: half the weakest proxy's maximum (1 KiB, oha closed loop) -------------------
 min_rps=
-for proxy in nginx haproxy sluice; do
+for proxy in "${PROXIES[@]}"; do
   r="$(oha_max "$proxy")"
   raw "max proxy=$proxy body=1k rps=$r"
+  [ "$proxy" = baseline ] && continue   # the rate is set by the three proxies compared
   if [ -z "$min_rps" ] || [ "$r" -lt "$min_rps" ]; then min_rps="$r"; fi
 done
 RATE=$((min_rps / 2))
 raw "latency_rate $RATE"
 
-order=(nginx haproxy sluice)
+order=("${PROXIES[@]}")
 for round in $(seq 1 "$ROUNDS"); do
   # (assigned first, so that a failed run stops the script under set -e)
   for proxy in "${order[@]}"; do r="$(run_handshake "$proxy")"; raw "round=$round kind=handshake proxy=$proxy $r"; done

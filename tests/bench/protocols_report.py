@@ -49,6 +49,9 @@ def main():
 
     rows = []
 
+    # BENCH_BASELINE: an older Sluice build measured in the same run, in two more columns.
+    base = "baseline" in memory or any("baseline" in d for d in runs.values())
+
     def row(measure, values, fmt, target=None, lower_is_better=True):
         s, n, h = (values[p] for p in PROXIES)
         rn, rh = s / n if n else float("nan"), s / h if h else float("nan")
@@ -57,9 +60,14 @@ def main():
             ok = rn <= target if lower_is_better else rn >= target
             sign = "≤" if lower_is_better else "≥"
             verdict = f"{sign}{target:.2f}x nginx: {'met' if ok else '**missed**'}"
-        rows.append(f"| {measure} | {fmt.format(s)} | {fmt.format(n)} | {fmt.format(h)} | {rn:.2f}x | {rh:.2f}x | {verdict} |")
+        line = f"| {measure} | {fmt.format(s)} | {fmt.format(n)} | {fmt.format(h)} | {rn:.2f}x | {rh:.2f}x | {verdict} |"
+        if base:
+            b = values.get("baseline", float("nan"))
+            line += f" {fmt.format(b)} | {s / b if b else float('nan'):.2f}x |"
+        rows.append(line)
 
-    per = lambda kind, body, key: {p: med(kind, body, p, key) for p in PROXIES}
+    with_base = PROXIES + (["baseline"] if base else [])
+    per = lambda kind, body, key: {p: med(kind, body, p, key) for p in with_base}
     row("TLS 1.3 full handshake: µs server CPU each ¹", per("handshake", "", "cpu_us"), "{:.0f}", 0.67)
     row("TLS 1.3 full handshakes/s (client-bound) ¹", per("handshake", "", "rate"), "{:.0f}")
     row("TLS 1.3 full handshake + one GET (0 B), µs server CPU each ¹", per("handshake_get", "", "cpu_us"), "{:.0f}")
@@ -70,11 +78,11 @@ def main():
         row(f"HTTP/2 over TLS, {label} body: µs CPU/request ²", per("h2", body, "cpu_us"), "{:.2f}", 1.0)
         row(f"HTTP/2 over TLS, {label} body: requests/s ²", per("h2", body, "rps"), "{:.0f}")
     if all(p in memory for p in PROXIES):
-        mib = lambda key: {p: int(memory[p][key]) / 1024 for p in PROXIES}
+        mib = lambda key: {p: int(memory[p][key]) / 1024 for p in with_base if p in memory}
         row("RSS idle, MiB ³", mib("idle_rss_kib"), "{:.1f}", 1.0)
         count = memory["sluice"]["opened"]
         row(f"RSS holding {count} idle keep-alive connections, MiB ³", mib("loaded_rss_kib"), "{:.1f}", 1.0)
-        per_conn = {p: (int(memory[p]["loaded_rss_kib"]) - int(memory[p]["idle_rss_kib"])) / max(1, int(memory[p]["held"])) for p in PROXIES}
+        per_conn = {p: (int(memory[p]["loaded_rss_kib"]) - int(memory[p]["idle_rss_kib"])) / max(1, int(memory[p]["held"])) for p in with_base if p in memory}
         row("RSS added per idle connection, KiB ³", per_conn, "{:.2f}")
     rate = head.get("latency_rate", "?")
     for key, label, target in [("p50_ms", "p50", None), ("p99_ms", "p99", 1.0), ("p999_ms", "p99.9", None)]:
@@ -92,7 +100,7 @@ def main():
     mem_notes = ", ".join(
         f"{p}: {memory[p]['opened']} opened, {memory[p]['held']} held"
         + (f", read {memory[p]['settled_s']} s after" if "settled_s" in memory[p] else "") + (f", worker alone {int(memory[p]['worker_rss_kib'])/1024:.1f} MiB" if "worker_rss_kib" in memory[p] else "")
-        for p in PROXIES if p in memory)
+        for p in with_base if p in memory)
     checks = []
     for (kind, body), d in sorted(runs.items()):
         for p, rs in d.items():
@@ -102,7 +110,7 @@ def main():
                     checks.append(f"{kind} {body} {p}: {bad}")
     cores = []
     for (kind, body), d in sorted(runs.items()):
-        for p in PROXIES:
+        for p in with_base:
             rs = d.get(p, [])
             if rs and "core0" in rs[0]:
                 c0 = statistics.median(float(r["core0"]) for r in rs)
@@ -120,8 +128,8 @@ that); Sluice on rustls with aws-lc-rs. Load average {head.get('loadavg_start', 
 {head.get('loadavg_end', '?')} at the end. Rerun: `tests/bench/protocols.sh` (raw numbers in
 protocols-raw.txt).
 
-| measure | Sluice | nginx | HAProxy | Sluice/nginx | Sluice/HAProxy | target |
-|---|---|---|---|---|---|---|
+| measure | Sluice | nginx | HAProxy | Sluice/nginx | Sluice/HAProxy | target |""" + (" baseline | Sluice/baseline |" if base else "") + """
+|---|---|---|---|---|---|---|""" + ("---|---|" if base else "") + """
 """ + "\n".join(rows) + f"""
 
 1. Client: `openssl s_time -new` (OpenSSL {v.get('openssl', '?')}), {knobs.get('tls_clients', '?')} processes in parallel:
