@@ -25,6 +25,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$ROOT/tests/cluster/lib.sh"
+. "$ROOT/tests/bench/lib.sh"
 OUT="${BENCH_OUT:-$ROOT/target/bench}"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
@@ -214,22 +215,12 @@ start_proxy() { # start_proxy NAME -> echoes PID
   case "$1" in
     nginx) taskset -c 1 nginx -c "$W/nginx-proxy.conf" -p "$W" >"$W/nginx-proxy.out" 2>&1 & echo $! ;;
     haproxy) taskset -c 1 haproxy -f "$W/haproxy.cfg" -db >"$W/haproxy.out" 2>&1 & echo $! ;;
-    sluice) TOKIO_WORKER_THREADS=1 taskset -c 1 "$ROOT/target/release/sluice-dataplane" --kubeconfig "$KUBECONFIG" \
-        --ingress-class bench --config-map bench/fleet --publish-service bench/fleet --bind-address "$PROXY" \
-        --http-port 8083 --https-port 8443 --admin-port 10254 --access-log=false >"$W/sluice.log" 2>&1 & echo $! ;;
-    baseline) TOKIO_WORKER_THREADS=1 taskset -c 1 "$BASELINE" --kubeconfig "$KUBECONFIG" \
-        --ingress-class bench --config-map bench/fleet --publish-service bench/fleet --bind-address "$PROXY" \
-        --http-port 8084 --https-port 8446 --admin-port 10255 --access-log=false >"$W/baseline.log" 2>&1 & echo $! ;;
+    sluice) start_sluice "$ROOT/target/release/sluice-dataplane" 8083 8443 10254 "$W/sluice.log" ;;
+    baseline) start_sluice "$BASELINE" 8084 8446 10255 "$W/baseline.log" ;;
   esac
 }
 http_port() { case "$1" in nginx) echo 8081 ;; haproxy) echo 8082 ;; sluice) echo 8083 ;; baseline) echo 8084 ;; esac; }
 tls_port() { case "$1" in nginx) echo 8444 ;; haproxy) echo 8445 ;; sluice) echo 8443 ;; baseline) echo 8446 ;; esac; }
-BASELINE="${BENCH_BASELINE:-}"
-PROXIES=(nginx haproxy sluice)
-if [ -n "$BASELINE" ]; then
-  [ -x "$BASELINE" ] || die "BENCH_BASELINE=$BASELINE is not an executable"
-  PROXIES+=(baseline)
-fi
 pid_of() { awk -v p="$1" '$1==p{print $2}' "$W/pids"; }
 # shellcheck disable=SC2046  # one PID per word
 procs() { echo "$1" $(pgrep -P "$1" || true); }   # the proxy and its children (nginx's worker)
