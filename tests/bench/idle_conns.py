@@ -9,6 +9,10 @@ connections. Every connection gets one `GET PATH` (HTTP/1.1, keep-alive) and mus
 holds a plain idle keep-alive connection. When all are open, the number that succeeded is
 written to READY_FILE (then the harness reads the RSS); the connections stay open until the
 process is terminated (SIGTERM or SIGINT).
+
+Connections are opened and served IDLE_CONCURRENCY (environment, default 256) at a time. The
+burst can leave a proxy with up to that many idle upstream connections, so a lower value shows what
+the idle client connections alone cost.
 """
 
 import asyncio
@@ -16,7 +20,7 @@ import os
 import signal
 import sys
 
-CONNECT_CONCURRENCY = 256  # connects in flight at once, so the listen backlog never overflows
+CONNECT_CONCURRENCY = int(os.environ.get("IDLE_CONCURRENCY", "256"))  # so the listen backlog never overflows
 
 
 async def open_one(host, port, request, sem, conns):
