@@ -152,10 +152,11 @@ fn main() -> anyhow::Result<()> {
 
 /// jemalloc, not glibc malloc. glibc keeps what a thread frees resident in that thread's arena
 /// until `malloc_trim`, which holds the arena for milliseconds: 10k idle keep-alive connections
-/// left 5 KiB per connection of freed request buffers resident (84 MiB RSS, 3.3x nginx), and
-/// RSS grew 17 MiB over 1000 config changes with a flat live heap. jemalloc's background
-/// thread returns freed pages to the OS about a second after they go unused, with no lock a
-/// worker waits on (settings in `_rjem_malloc_conf`).
+/// left 5 KiB per connection of freed request buffers resident (84 MiB RSS, 3.3x nginx), and at
+/// 10k Ingresses RSS stayed at its peak long after 1000 config changes (108.7 MiB 70 s later;
+/// with jemalloc 88.1 falling to 80.0). jemalloc's background thread returns freed pages to the
+/// OS about a second after they go unused, with no lock a worker waits on (settings in
+/// `_rjem_malloc_conf`).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
