@@ -211,7 +211,8 @@ impl ParkedConnections {
         }
         let mut woken = Vec::with_capacity(lot.events.iter().count());
         for event in lot.events.iter() {
-            // A slot is deregistered before it is freed, so every event names a parked socket.
+            // A slot leaves the set (deregistered, or closed with its socket) before it is
+            // freed, so an event names a parked socket; `try_remove` only guards the invariant.
             let Some(mut slot) = lot.slots.try_remove(event.token().0) else {
                 continue;
             };
