@@ -23,12 +23,14 @@ use super::body::{Finish, Progress, RequestBody, RequestBodyError, Tracked, roun
 use super::errors::ProxyError;
 use super::headers::{self, Forwarding, RequestFacts, X_REQUEST_ID};
 use super::policy::{Limits, RequestContext};
+use super::pool::UpstreamBody;
 use super::upstream::{self, Candidates, ConnectTimeout};
 use super::{BoxBody, ClientInfo, Proxy, tunnel};
 use crate::model::{Backend, IngressPolicy, IngressRef, ServiceRef, Snapshot};
 use crate::policy::{self, affinity};
 use crate::router::normalize_host;
 use crate::upstream_tls::UpstreamTlsConfig;
+use futures::future::Either;
 use http::HeaderName;
 use rustls::pki_types::ServerName;
 use sluice_crds::annotations::{
@@ -400,7 +402,7 @@ impl Proxy {
         snapshot: &'s Snapshot,
         config: &DataplaneConfig,
         ex: &mut Exchange<'s>,
-    ) -> Result<Response<Incoming>, ProxyError> {
+    ) -> Result<Response<UpstreamBody>, ProxyError> {
         let (mut parts, body) = req.into_parts();
 
         // Host: the absolute-form authority wins over the Host header (RFC 9112 section 3.2.2).
@@ -828,7 +830,7 @@ impl Proxy {
             };
             let mut upstream_req = Request::new(request_body);
             *upstream_req.method_mut() = parts.method.clone();
-            *upstream_req.uri_mut() = upstream_uri(protocol.scheme(), addr, &path_and_query)?;
+            *upstream_req.uri_mut() = upstream_uri(protocol, addr, &path_and_query)?;
             *upstream_req.version_mut() = match policy
                 .and_then(|p| p.annotations.proxy.http_version)
             {
@@ -848,7 +850,14 @@ impl Proxy {
             let in_flight = ewma.then(|| self.ewma.start(addr));
             let tls = upstream_tls.as_ref().map(|(config, name)| (*config, name));
             match self
-                .send(upstream_req, progress.as_deref(), &limits, protocol, tls)
+                .send(
+                    addr,
+                    upstream_req,
+                    progress.as_deref(),
+                    &limits,
+                    protocol,
+                    tls,
+                )
                 .await
             {
                 Ok(resp) => {
@@ -918,30 +927,61 @@ impl Proxy {
     /// progress earns another one. A request whose body and response both stall gets a 504.
     async fn send(
         &self,
+        addr: SocketAddr,
         req: Request<RequestBody>,
         progress: Option<&Progress>,
         limits: &Limits,
         protocol: BackendProtocol,
         tls: Option<(&UpstreamTlsConfig, &ServerName<'static>)>,
-    ) -> Result<Response<Incoming>, SendError> {
+    ) -> Result<Response<UpstreamBody>, SendError> {
+        // Plain HTTP goes through our pool, the other protocols through hyper-util's clients;
+        // either way one future whose error says whether the connect failed.
+        type Pending<'a> = std::pin::Pin<
+            Box<
+                dyn std::future::Future<Output = Result<Response<UpstreamBody>, SendError>>
+                    + Send
+                    + 'a,
+            >,
+        >;
+        let legacy = |future: hyper_util::client::legacy::ResponseFuture| -> Pending<'_> {
+            Box::pin(async move {
+                match future.await {
+                    Ok(resp) => Ok(resp.map(UpstreamBody::from)),
+                    Err(error) => Err(classify(&error, error.is_connect())),
+                }
+            })
+        };
+        let http;
         let mut pending = match (protocol, tls) {
-            (BackendProtocol::Http, _) => self.client.request(req),
-            (BackendProtocol::Grpc, _) => self.backends.h2c.request(req),
+            (BackendProtocol::Http, _) => {
+                // Not boxed: the common case pays for no allocation here.
+                http = async {
+                    self.pool
+                        .send(addr, req)
+                        .await
+                        .map_err(|error| classify(&error, error.is_connect()))
+                };
+                Either::Left(std::pin::pin!(http))
+            }
+            (BackendProtocol::Grpc, _) => Either::Right(legacy(self.backends.h2c.request(req))),
             (BackendProtocol::Https, Some((config, name))) => {
-                self.backends.request_with(config, name, false, req)
+                Either::Right(legacy(self.backends.request_with(config, name, false, req)))
             }
             (BackendProtocol::Grpcs, Some((config, name))) => {
-                self.backends.request_with(config, name, true, req)
+                Either::Right(legacy(self.backends.request_with(config, name, true, req)))
             }
-            (BackendProtocol::Https, None) => self.backends.https.request(req),
-            (BackendProtocol::Grpcs, None) => self.backends.grpcs.request(req),
+            (BackendProtocol::Https, None) => {
+                Either::Right(legacy(self.backends.https.request(req)))
+            }
+            (BackendProtocol::Grpcs, None) => {
+                Either::Right(legacy(self.backends.grpcs.request(req)))
+            }
         };
         let mut window = limits.connect_timeout + limits.read_timeout;
         let mut seen = progress.map(Progress::frames);
         loop {
             match tokio::time::timeout(window, &mut pending).await {
-                Ok(Ok(resp)) => return Ok(resp),
-                Ok(Err(error)) => return Err(classify(&error)),
+                Ok(result) => return result,
                 Err(_elapsed) => {
                     let Some(progress) = progress else {
                         return Err(SendError::Timeout);
@@ -982,7 +1022,7 @@ impl Proxy {
         ex: &Exchange<'_>,
         request_id: &HeaderValue,
         config: &DataplaneConfig,
-    ) -> Result<Response<Incoming>, ProxyError> {
+    ) -> Result<Response<UpstreamBody>, ProxyError> {
         let candidates = Candidates::select(errors.backend.endpoints());
         if candidates.len() == 0 {
             return Err(ProxyError::NoEndpoints);
@@ -990,7 +1030,7 @@ impl Proxy {
         let first = upstream::next_round_robin(errors.backend.service()) % candidates.len();
         let addr = candidates.nth(first).ok_or(ProxyError::NoEndpoints)?;
         let mut req = Request::new(RequestBody::empty());
-        *req.uri_mut() = upstream_uri("http", addr, &errors.path_and_query)?;
+        *req.uri_mut() = upstream_uri(BackendProtocol::Http, addr, &errors.path_and_query)?;
         let headers = req.headers_mut();
         let mut set = |name: &'static str, value: &str| {
             if let Ok(value) = HeaderValue::from_str(value) {
@@ -1013,7 +1053,7 @@ impl Proxy {
         }
         let limits = Limits::new(None, config);
         match self
-            .send(req, None, &limits, BackendProtocol::Http, None)
+            .send(addr, req, None, &limits, BackendProtocol::Http, None)
             .await
         {
             Ok(resp) => Ok(resp),
@@ -1052,8 +1092,8 @@ fn headers_te_trailers(headers: &mut http::HeaderMap) {
 }
 
 /// Sorts an upstream client error into what the proxy does next.
-fn classify(error: &hyper_util::client::legacy::Error) -> SendError {
-    if error.is_connect() {
+fn classify(error: &(dyn std::error::Error + 'static), connect: bool) -> SendError {
+    if connect {
         return SendError::Connect {
             kind: upstream::connect_failure_kind(error),
             timed_out: upstream::find_in_chain::<ConnectTimeout>(error).is_some(),
@@ -1072,20 +1112,24 @@ fn classify(error: &hyper_util::client::legacy::Error) -> SendError {
     }
 }
 
-/// `http://<addr><path?query>`: the pool key is the endpoint address.
+/// The request target upstream. Plain HTTP (our pool, which is keyed by the endpoint): the
+/// origin form, `/path?query`, as it goes on the wire. The other protocols (hyper-util's
+/// clients, which pool by URI authority): `<scheme>://<addr><path?query>`.
 fn upstream_uri(
-    scheme: &'static str,
+    protocol: BackendProtocol,
     addr: SocketAddr,
     path_and_query: &PathAndQuery,
 ) -> Result<Uri, ProxyError> {
     let invalid = || ProxyError::BadRequest("invalid request target");
     let mut parts = http::uri::Parts::default();
-    parts.scheme = Some(match scheme {
-        "https" => http::uri::Scheme::HTTPS,
-        _ => http::uri::Scheme::HTTP,
-    });
-    // Cached per endpoint: formatting the address per attempt showed in the profile.
-    parts.authority = Some(upstream::endpoint_authority(addr).ok_or_else(invalid)?);
+    if protocol != BackendProtocol::Http {
+        parts.scheme = Some(match protocol.scheme() {
+            "https" => http::uri::Scheme::HTTPS,
+            _ => http::uri::Scheme::HTTP,
+        });
+        // Cached per endpoint: formatting the address per attempt showed in the profile.
+        parts.authority = Some(upstream::endpoint_authority(addr).ok_or_else(invalid)?);
+    }
     parts.path_and_query = Some(path_and_query.clone());
     Uri::from_parts(parts).map_err(|_| invalid())
 }
@@ -1139,10 +1183,25 @@ mod tests {
     #[test]
     fn upstream_uri_forms() {
         let pq = PathAndQuery::from_static("/a?b=c");
-        let v4 = upstream_uri("http", "127.0.0.1:8080".parse().expect("addr"), &pq).expect("uri");
-        assert_eq!(v4.to_string(), "http://127.0.0.1:8080/a?b=c");
-        let v6 = upstream_uri("https", "[::1]:80".parse().expect("addr"), &pq).expect("uri");
-        assert_eq!(v6.authority().map(|a| a.as_str()), Some("[::1]:80"));
+        let addr = |s: &str| s.parse::<SocketAddr>().expect("addr");
+        let cases = [
+            (BackendProtocol::Http, "127.0.0.1:8080", "/a?b=c"),
+            (
+                BackendProtocol::Grpc,
+                "127.0.0.1:8080",
+                "http://127.0.0.1:8080/a?b=c",
+            ),
+            (BackendProtocol::Https, "[::1]:80", "https://[::1]:80/a?b=c"),
+            (
+                BackendProtocol::Grpcs,
+                "10.0.0.1:443",
+                "https://10.0.0.1:443/a?b=c",
+            ),
+        ];
+        for (protocol, endpoint, want) in cases {
+            let uri = upstream_uri(protocol, addr(endpoint), &pq).expect("uri");
+            assert_eq!(uri.to_string(), want, "{protocol:?}");
+        }
     }
 
     #[tokio::test]

@@ -33,6 +33,7 @@ mod park;
 mod parked;
 mod passthrough;
 mod policy;
+mod pool;
 mod proxy_protocol;
 pub mod tls;
 mod tunnel;
@@ -114,7 +115,8 @@ pub struct Proxy {
     shared: Arc<Shared>,
     metrics: Arc<ProxyMetrics>,
     opts: ProxyOptions,
-    client: upstream::UpstreamClient,
+    /// Plain-HTTP upstream connections (`backend-protocol: HTTP`, the default).
+    pool: Arc<pool::Http1Pool>,
     /// `backend-protocol` HTTPS, GRPC and GRPCS.
     backends: upstream::BackendClients,
     /// External auth requests (`auth-url`): by host name, HTTP or HTTPS.
@@ -154,7 +156,7 @@ impl Proxy {
         access_log: Option<AccessLog>,
     ) -> Self {
         Proxy {
-            client: upstream::client(shared.clone()),
+            pool: pool::Http1Pool::new(shared.clone()),
             auth_client: upstream::auth_client(shared.clone()),
             backends: upstream::BackendClients::new(shared.clone()),
             limits: Default::default(),

@@ -1,4 +1,4 @@
-//! Upstream connections: the pooled HTTP/1.1 client, its connector (connect timeout read from
+//! Upstream connections: hyper-util's clients (h2c, TLS, auth), their connector (connect timeout read from
 //! the live config on every connect), and which endpoints a request tries in which order.
 
 use std::cell::RefCell;
@@ -31,28 +31,9 @@ pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// ingress-nginx's `upstream-keepalive-connections`, applied per endpoint.
 pub const POOL_MAX_IDLE_PER_ENDPOINT: usize = 320;
 
+/// hyper-util's pooled client over [`Connector`]: h2c (`backend-protocol: GRPC`). Plain HTTP
+/// goes through [`super::pool::Http1Pool`].
 pub(crate) type UpstreamClient = Client<Connector, RequestBody>;
-
-/// Builds the shared upstream client. The pool is keyed by endpoint address (requests carry
-/// `http://<ip>:<port>` URIs), so a keep-alive connection is only ever reused for the endpoint
-/// it was opened to, and an endpoint that leaves the snapshot gets no new request.
-pub(crate) fn client(shared: Arc<Shared>) -> UpstreamClient {
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
-    // Our wrapper applies the (live) connect timeout; the inner one would be fixed at startup.
-    http.set_connect_timeout(None);
-    http.set_keepalive(Some(Duration::from_secs(60)));
-    http.enforce_http(true);
-    Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_ENDPOINT)
-        // Adds `Host: <endpoint>` only when the request has none (an HTTP/1.0 client sent
-        // none): an HTTP/1.1 upstream requires one. The client's Host is never replaced.
-        .set_host(true)
-        .build(Connector { http, shared })
-}
 
 /// The client for external auth requests (`auth-url`): unlike [`UpstreamClient`], its URIs
 /// name hosts (resolved by the system resolver) and may be HTTPS, verified against the
