@@ -7,9 +7,9 @@
 //! connection goes back when its response body ends (from the body's own poll), with no task
 //! per request; each connection still runs hyper's HTTP/1 client in a task of its own.
 //!
-//! A connection idle for [`PARK_AFTER`] is *parked*: its hyper client ends and hands the socket
-//! back, and the pool keeps the bare socket (no buffers, no task) until a request wants it,
-//! which gets a fresh hyper client on it. hyper's client keeps its read buffer and connection
+//! A connection idle for [`UPSTREAM_PARK_AFTER`] is *parked*: its hyper client ends and hands
+//! the socket back, and the pool keeps the bare socket (no buffers, no task) until a request
+//! wants it, which gets a fresh hyper client on it. hyper's client keeps its read buffer and connection
 //! state for as long as it lives, about 27 KiB per idle connection; nginx's idle upstream
 //! connections hold no buffers either.
 
@@ -37,7 +37,7 @@ use crate::shared::Shared;
 /// How often idle connections are parked, and those past [`POOL_IDLE_TIMEOUT`] closed.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// A connection idle this long loses its hyper client and waits as a bare socket.
-pub(crate) const PARK_AFTER: Duration = Duration::from_secs(1);
+const UPSTREAM_PARK_AFTER: Duration = Duration::from_secs(1);
 /// TCP keepalive probes on upstream connections start after this much silence.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
@@ -135,7 +135,7 @@ impl Http1Pool {
             shared,
             PoolLimits {
                 idle_timeout: POOL_IDLE_TIMEOUT,
-                park_after: PARK_AFTER,
+                park_after: UPSTREAM_PARK_AFTER,
                 max_idle_per_endpoint: POOL_MAX_IDLE_PER_ENDPOINT,
             },
         )
