@@ -119,12 +119,13 @@ start_proxy() { # start_proxy NAME -> echoes PID
   esac
 }
 port_of() { case "$1" in nginx) echo 8081 ;; haproxy) echo 8082 ;; sluice) echo 8083 ;; baseline) echo 8084 ;; esac; }
-cpu_ticks() { # utime + stime in clock ticks of a proxy and its children (nginx's worker)
-  local total=0 p
+cpu_ticks() { # "utime stime" in clock ticks of a proxy and its children (nginx's worker)
+  local user=0 sys=0 p u s
   for p in "$1" $(pgrep -P "$1" || true); do
-    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    read -r u s < <(awk '{print $14, $15}' "/proc/$p/stat" 2>/dev/null || echo 0 0)
+    user=$((user + u)); sys=$((sys + s))
   done
-  echo "$total"
+  echo "$user $sys"
 }
 HZ="$(getconf CLK_TCK)"
 
@@ -136,7 +137,7 @@ for proxy in "${PROXIES[@]}"; do
 done
 sleep 1
 
-run_one() { # run_one PROXY BODY -> "rps cpu_us_per_req"
+run_one() { # run_one PROXY BODY -> "rps cpu_us_per_req user_us_per_req kernel_us_per_req"
   local proxy="$1" body="$2" pid port t0 t1 out rps reqs
   pid="$(awk -v p="$1" '$1==p{print $2}' "$W/pids")"; port="$(port_of "$proxy")"
   taskset -c 0 wrk -t1 -c"$CONNS" -d2s "http://$PROXY:$port/$body" >/dev/null 2>&1   # warm-up
@@ -145,7 +146,7 @@ run_one() { # run_one PROXY BODY -> "rps cpu_us_per_req"
   t1="$(cpu_ticks "$pid")"
   reqs="$(echo "$out" | awk '/requests in/{print $1}')"
   rps="$(echo "$out" | awk '/Requests\/sec/{print $2}')"
-  awk -v r="$reqs" -v a="$t0" -v b="$t1" -v hz="$HZ" -v rps="$rps" 'BEGIN{printf "%.0f %.2f\n", rps, (b-a)/hz*1e6/r}'
+  echo "$t0 $t1" | awk -v r="$reqs" -v hz="$HZ" -v rps="$rps" '{u=($3-$1)/hz*1e6/r; k=($4-$2)/hz*1e6/r; printf "%.0f %.2f %.2f %.2f\n", rps, u+k, u, k}'
 }
 direct() { taskset -c 0 wrk -t1 -c"$CONNS" -d"${DURATION}s" "http://$BACKEND:8080/$1" | awk '/Requests\/sec/{printf "%.0f\n", $2}'; }
 
@@ -155,7 +156,7 @@ for round in $(seq 1 "$ROUNDS"); do
     for proxy in "${order[@]}"; do
       echo "round=$round body=$body proxy=$proxy $(run_one "$proxy" "$body")" | tee -a "$RAW" >&2
     done
-    echo "round=$round body=$body proxy=direct $(direct "$body") 0" | tee -a "$RAW" >&2
+    echo "round=$round body=$body proxy=direct $(direct "$body") 0 0 0" | tee -a "$RAW" >&2
   done
   order=("${order[@]:1}" "${order[0]}")   # rotate who goes first
 done
@@ -166,8 +167,8 @@ raw, out, dur, conns, rounds = sys.argv[1:6]
 d = collections.defaultdict(lambda: collections.defaultdict(list))
 for line in open(raw):
     f = dict(kv.split("=") for kv in line.split()[:3])
-    rps, cpu = line.split()[3:5]
-    d[f["body"]][f["proxy"]].append((float(rps), float(cpu)))
+    rps, cpu, user, kernel = line.split()[3:7]
+    d[f["body"]][f["proxy"]].append((float(rps), float(cpu), float(user), float(kernel)))
 med = lambda xs: statistics.median(xs)
 rows = ["| body | sluice µs CPU/req | nginx | HAProxy | sluice/nginx CPU | sluice/HAProxy CPU | sluice req/s | nginx req/s | HAProxy req/s | sluice/direct |",
         "|---|---|---|---|---|---|---|---|---|---|"]
@@ -176,13 +177,25 @@ if base:
     rows[0] += " baseline µs CPU/req | sluice/baseline CPU | baseline/nginx CPU |"
     rows[1] += "---|---|---|"
 for body in ["0", "1k", "16k", "1m"]:
-    m = {p: (med([r for r, _ in v]), med([c for _, c in v])) for p, v in d[body].items()}
+    m = {p: (med([x[0] for x in v]), med([x[1] for x in v])) for p, v in d[body].items()}
     s, n, h, dr = m["sluice"], m["nginx"], m["haproxy"], m["direct"]
     row = f"| {body} | {s[1]:.1f} | {n[1]:.1f} | {h[1]:.1f} | {s[1]/n[1]:.2f}x | {s[1]/h[1]:.2f}x | {s[0]:.0f} | {n[0]:.0f} | {h[0]:.0f} | {s[0]/dr[0]:.2f} |"
     if base:
         b = m["baseline"]
         row += f" {b[1]:.1f} | {s[1]/b[1]:.2f}x | {b[1]/n[1]:.2f}x |"
     rows.append(row)
+# User and kernel time apart: the kernel's share (the TCP send and receive of both sides of a
+# loopback connection run in the sender's system call) is about the same for every proxy, so
+# it bounds how far below nginx a proxy can go by its own code.
+procs = ["sluice", "nginx", "haproxy"] + (["baseline"] if base else [])
+split = ["| body | " + " | ".join(f"{p} user / kernel µs" for p in procs) + " | sluice/nginx user | sluice/nginx kernel |",
+         "|---|" + "---|" * len(procs) + "---|---|"]
+for body in ["0", "1k", "16k", "1m"]:
+    m = {p: (med([x[2] for x in v]), med([x[3] for x in v])) for p, v in d[body].items()}
+    s, n = m["sluice"], m["nginx"]
+    ratio = lambda a, b: f"{a/b:.2f}x" if b else "-"
+    split.append(f"| {body} | " + " | ".join(f"{m[p][0]:.1f} / {m[p][1]:.1f}" for p in procs)
+                 + f" | {ratio(s[0], n[0])} | {ratio(s[1], n[1])} |")
 text = f"""# Sluice data-plane benchmark
 
 HTTP/1.1 keep-alive, `wrk -t1 -c{conns} -d{dur}s` (closed loop) on core 0 with the nginx backend;
@@ -192,7 +205,11 @@ CPU per request = (utime+stime of the proxy over the run) / requests. Medians of
 proxy order rotated each round. Rerun: `make bench` (raw numbers in bench-raw.txt).
 """ + ("Baseline: BENCH_BASELINE, an older build measured in the same run.\n" if base else "") + """
 
-""" + "\n".join(rows) + "\n"
+""" + "\n".join(rows) + """
+
+Where the CPU goes (medians; user = utime, kernel = stime, per request):
+
+""" + "\n".join(split) + "\n"
 open(out, "w").write(text)
 print(text)
 PY
