@@ -845,64 +845,13 @@ fn strip_generation_eq(current: &Snapshot, new: &Snapshot) -> bool {
         && current.www_redirects == new.www_redirects
 }
 
-/// Lowers the calling blocking-pool thread by 10 nice levels and shortens its time slice to
-/// [`TRANSLATION_SLICE`] (once per thread): when translation and requests want the same core (a
-/// one-CPU limit, or the benchmark's pinned core), the kernel then runs the proxy's worker
-/// first, and a change costs request latency only what the translation leaves idle. Niceness
-/// alone is not enough on an EEVDF kernel (Linux 6.6 and later): a running task keeps the CPU
-/// until its slice is used (0.7 ms times 1 + log2 of the CPUs: 1.4 ms on two) even when a task
-/// of higher priority wakes, so a request arriving mid-translation waited up to that long. A custom
-/// slice (Linux 6.12 and later; older kernels ignore it) bounds the wait to 0.1 ms while the
-/// translation keeps its share of the CPU, unlike `SCHED_IDLE`, which would starve it on a
-/// saturated proxy. Neither needs privilege; a failure only costs latency and is logged.
-fn yield_to_requests() {
-    #[cfg(target_os = "linux")]
-    {
-        thread_local! {
-            static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-        }
-        if !LOWERED.replace(true) {
-            // SAFETY: getpriority, sched_setattr and setpriority on this thread's own id read
-            // only `attr`, which lives for the call, and write no memory of ours.
-            let result = unsafe {
-                let tid = libc::gettid();
-                let nice = (libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t) + 10).min(19);
-                let attr = libc::sched_attr {
-                    size: std::mem::size_of::<libc::sched_attr>() as u32,
-                    sched_policy: libc::SCHED_OTHER as u32,
-                    sched_flags: 0,
-                    sched_nice: nice,
-                    sched_priority: 0,
-                    sched_runtime: TRANSLATION_SLICE.as_nanos() as u64,
-                    sched_deadline: 0,
-                    sched_period: 0,
-                };
-                let set = libc::syscall(libc::SYS_sched_setattr, tid, &attr as *const _, 0u32);
-                if set == 0 {
-                    0
-                } else {
-                    // A seccomp profile without sched_setattr: niceness alone.
-                    libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
-                }
-            };
-            if result != 0 {
-                tracing::debug!(error = %std::io::Error::last_os_error(), "could not lower the translation thread's priority");
-            }
-        }
-    }
-}
-
-/// The time slice of a translation thread: the kernel's smallest (0.1 ms), so a request
-/// waking the worker waits at most this long for the core.
-const TRANSLATION_SLICE: Duration = Duration::from_micros(100);
-
 /// Runs `f` on the blocking pool, so the proxy's tasks keep running while it works (on a
 /// one-worker runtime, or a current-thread one, they would otherwise wait for all of it). A
 /// panic in `f` is resumed here, as if `f` had run in place; `None` when the runtime is
 /// shutting down.
 async fn off_worker<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     let f = move || {
-        yield_to_requests();
+        crate::sched::yield_to_requests();
         f()
     };
     match tokio::task::spawn_blocking(f).await {
@@ -1013,17 +962,6 @@ mod tests {
         );
     }
 
-    /// Whether the running kernel's release is at least `major.minor`.
-    #[cfg(target_os = "linux")]
-    fn kernel_at_least(major: u32, minor: u32) -> bool {
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        let mut parts = release
-            .trim()
-            .split(|c: char| !c.is_ascii_digit())
-            .map(|p| p.parse::<u32>().unwrap_or(0));
-        (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
-    }
-
     /// Translation work runs on a blocking thread niced below the proxy's worker, and a panic
     /// in it surfaces as before.
     #[cfg(target_os = "linux")]
@@ -1033,43 +971,14 @@ mod tests {
             // SAFETY: getpriority reads this thread's scheduling priority only.
             libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as _)
         };
-        // The thread's fair-scheduling slice in ns, as the kernel reports it.
-        let slice = || unsafe {
-            // SAFETY: sched_getattr writes at most `size` bytes into `attr`, which is that big.
-            let mut attr: libc::sched_attr = std::mem::zeroed();
-            let size = std::mem::size_of::<libc::sched_attr>() as u32;
-            let got = libc::syscall(
-                libc::SYS_sched_getattr,
-                libc::gettid(),
-                &mut attr as *mut _,
-                size,
-                0u32,
-            );
-            assert_eq!(got, 0, "sched_getattr: {}", std::io::Error::last_os_error());
-            attr.sched_runtime
-        };
-        let worker = (nice(), slice());
-        let translation = off_worker(move || (nice(), slice()))
-            .await
-            .expect("runtime is up");
+        let worker = nice();
+        let translation = off_worker(nice).await.expect("runtime is up");
         assert_eq!(
-            translation.0,
-            worker.0 + 10,
+            translation,
+            worker + 10,
             "the translation thread is niced by 10"
         );
-        // Custom slices for fair tasks came with Linux 6.12; older kernels report none.
-        if kernel_at_least(6, 12) {
-            assert_eq!(
-                translation.1,
-                TRANSLATION_SLICE.as_nanos() as u64,
-                "the translation thread runs with the shortest slice"
-            );
-        }
-        assert_eq!(
-            (nice(), slice()),
-            worker,
-            "the worker keeps its priority and slice"
-        );
+        assert_eq!(nice(), worker, "the worker keeps its priority");
         let panicked = tokio::spawn(off_worker(|| panic!("translation bug"))).await;
         assert!(panicked.is_err_and(|e| e.is_panic()));
     }

@@ -10,6 +10,7 @@ pub mod model;
 pub mod policy;
 pub mod proxy;
 pub mod router;
+pub mod sched;
 pub mod shared;
 pub mod snapshot_text;
 pub mod status;

@@ -11,7 +11,7 @@ use sluice_crds::fleet::FleetSettings;
 use sluice_dataplane::generator::{self, GeneratorOptions, GeneratorStats, Published};
 use sluice_dataplane::shared::Shared;
 use sluice_dataplane::translate::ObjectKey;
-use sluice_dataplane::{admin, debug, events, proxy, snapshot_text, status};
+use sluice_dataplane::{admin, debug, events, proxy, sched, snapshot_text, status};
 
 /// Serves the Ingresses of one IngressClass: config generator plus proxy.
 #[derive(Parser, Debug)]
@@ -172,13 +172,22 @@ pub static MALLOC_CONF: &u8 = &b"background_thread:true,dirty_decay_ms:1000\0"[0
 /// current-thread runtime: the multi-thread scheduler's cross-thread queues and wake-ups cost
 /// about a quarter of the CPU per proxied request and buy nothing on one worker. Translation
 /// runs on the blocking pool either way, so it never holds up requests.
+///
+/// Every thread that serves requests asks for the kernel's shortest time slice
+/// ([`sched::prefer_latency`]): the current-thread runtime's is the calling one, the
+/// multi-thread runtime's are started with it. Blocking-pool threads are started with it too;
+/// translation gives theirs back (see the `sched` module).
 fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = if workers == 1 {
+        sched::prefer_latency();
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()
     };
-    builder.enable_all().build()
+    builder
+        .on_thread_start(sched::prefer_latency)
+        .enable_all()
+        .build()
 }
 
 /// Worker threads as tokio counts them: `TOKIO_WORKER_THREADS`, else the CPUs available to
