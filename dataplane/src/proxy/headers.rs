@@ -313,9 +313,9 @@ pub(crate) fn rewrite_response(headers: &mut HeaderMap, switching: bool, request
     } else {
         remove_hop_by_hop(headers);
     }
-    if !headers.contains_key(&X_REQUEST_ID) {
-        headers.insert(X_REQUEST_ID.clone(), request_id.clone());
-    }
+    headers
+        .entry(&X_REQUEST_ID)
+        .or_insert_with(|| request_id.clone());
 }
 
 /// True for an HTTP/1.1 upgrade request: `Connection` lists `upgrade` and `Upgrade` is set.
@@ -857,6 +857,102 @@ mod tests {
                 "{}",
                 case.name
             );
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_table() {
+        // (case, headers in, names left)
+        type Case = (
+            &'static str,
+            &'static [(&'static str, &'static str)],
+            &'static [&'static str],
+        );
+        let cases: &[Case] = &[
+            (
+                "none",
+                &[("host", "h"), ("accept", "*/*")],
+                &["host", "accept"],
+            ),
+            (
+                "connection alone",
+                &[("connection", "keep-alive"), ("a", "1")],
+                &["a"],
+            ),
+            (
+                "keep-alive alone",
+                &[("keep-alive", "timeout=5"), ("a", "1")],
+                &["a"],
+            ),
+            (
+                "proxy-connection alone",
+                &[("proxy-connection", "x"), ("a", "1")],
+                &["a"],
+            ),
+            ("te alone", &[("te", "trailers"), ("a", "1")], &["a"]),
+            ("trailer alone", &[("trailer", "x-t"), ("a", "1")], &["a"]),
+            (
+                "transfer-encoding alone",
+                &[("transfer-encoding", "chunked"), ("a", "1")],
+                &["a"],
+            ),
+            (
+                "upgrade alone",
+                &[("upgrade", "websocket"), ("a", "1")],
+                &["a"],
+            ),
+            (
+                "named by connection, across lines and case",
+                &[
+                    ("connection", "X-One , close"),
+                    ("connection", "x-two"),
+                    ("x-one", "1"),
+                    ("x-two", "2"),
+                    ("x-three", "3"),
+                ],
+                &["x-three"],
+            ),
+            (
+                "connection cannot strip host or the request id",
+                &[
+                    ("connection", "host, x-request-id"),
+                    ("host", "h"),
+                    ("x-request-id", "r"),
+                ],
+                &["host", "x-request-id"],
+            ),
+            (
+                "a name that is no header name is skipped",
+                &[
+                    ("connection", "bad name, x-one"),
+                    ("x-one", "1"),
+                    ("a", "1"),
+                ],
+                &["a"],
+            ),
+            (
+                "every fixed name at once",
+                &[
+                    ("upgrade", "h2c"),
+                    ("te", "trailers"),
+                    ("connection", "upgrade, keep-alive, te"),
+                    ("keep-alive", "1"),
+                    ("trailer", "x"),
+                    ("transfer-encoding", "chunked"),
+                    ("proxy-connection", "close"),
+                    ("content-type", "text/plain"),
+                ],
+                &["content-type"],
+            ),
+        ];
+        for (case, input, left) in cases {
+            let mut h = headers(input);
+            remove_hop_by_hop(&mut h);
+            let mut got: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+            let mut want = left.to_vec();
+            got.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(got, want, "{case}");
         }
     }
 
