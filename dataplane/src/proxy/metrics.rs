@@ -9,6 +9,7 @@
 //! | `sluice_upstream_errors_total` | `kind`, see below |
 //! | `sluice_http_connections_open` | |
 //! | `sluice_http_connections_parked` (idle HTTP/1 keep-alive, no buffers held) | |
+//! | `sluice_upstream_connections_idle` (idle plain-HTTP upstream connections, as of the pool's last sweep, once a second) | `state`: `live` (with hyper, ready) or `parked` (a bare socket) |
 //! | `sluice_access_log_dropped_total` | |
 //! | `sluice_tls_connections_total` | `result`, see below |
 //!
@@ -63,6 +64,11 @@ pub struct UpstreamErrorLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamIdleLabels {
+    pub state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TlsResultLabels {
     pub result: &'static str,
 }
@@ -82,6 +88,7 @@ pub struct ProxyMetrics {
     pub(crate) connections_parked: Gauge,
     pub(crate) access_log_dropped: Counter,
     tls_connections: Family<TlsResultLabels, Counter>,
+    upstream_idle: Family<UpstreamIdleLabels, Gauge>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -102,6 +109,7 @@ impl ProxyMetrics {
             connections_parked: Gauge::default(),
             access_log_dropped: Counter::default(),
             tls_connections: Family::default(),
+            upstream_idle: Family::default(),
         };
         registry.register(
             "http_requests",
@@ -137,6 +145,11 @@ impl ProxyMetrics {
             "tls_connections",
             "Connections on the HTTPS listener, by how their TLS start ended",
             metrics.tls_connections.clone(),
+        );
+        registry.register(
+            "upstream_connections_idle",
+            "Idle plain-HTTP upstream connections in the pool, live or parked as bare sockets",
+            metrics.upstream_idle.clone(),
         );
         metrics
     }
@@ -211,6 +224,16 @@ impl ProxyMetrics {
         self.upstream_errors
             .get_or_create(&UpstreamErrorLabels { kind })
             .inc();
+    }
+
+    /// The gauges of idle upstream connections the pool sets: (live, parked).
+    pub(crate) fn upstream_idle_gauges(&self) -> (Gauge, Gauge) {
+        let gauge = |state| {
+            self.upstream_idle
+                .get_or_create(&UpstreamIdleLabels { state })
+                .clone()
+        };
+        (gauge("live"), gauge("parked"))
     }
 
     pub(crate) fn tls_connection(&self, result: &'static str) {
@@ -289,6 +312,9 @@ mod tests {
         let again = metrics.request_metrics(&snapshot, Some(&source), "*.foo.com", 200);
         assert!(Arc::ptr_eq(&handles, &again));
         metrics.upstream_error("connect_refused");
+        let (live, parked) = metrics.upstream_idle_gauges();
+        live.set(3);
+        parked.set(2);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
         assert!(text.contains(
@@ -302,5 +328,11 @@ mod tests {
             text.contains(r#"sluice_upstream_errors_total{kind="connect_refused"} 1"#),
             "{text}"
         );
+        for line in [
+            r#"sluice_upstream_connections_idle{state="live"} 3"#,
+            r#"sluice_upstream_connections_idle{state="parked"} 2"#,
+        ] {
+            assert!(text.contains(line), "{text}");
+        }
     }
 }

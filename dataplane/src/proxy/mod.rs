@@ -156,7 +156,7 @@ impl Proxy {
         access_log: Option<AccessLog>,
     ) -> Self {
         Proxy {
-            pool: pool::Http1Pool::new(shared.clone()),
+            pool: pool::Http1Pool::new(shared.clone(), metrics.upstream_idle_gauges()),
             auth_client: upstream::auth_client(shared.clone()),
             backends: upstream::BackendClients::new(shared.clone()),
             limits: Default::default(),

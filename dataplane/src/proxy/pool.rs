@@ -27,6 +27,7 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::net::TcpStream;
 
 use super::BoxError;
@@ -72,6 +73,10 @@ pub(crate) struct Http1Pool {
     idle: Mutex<HashMap<SocketAddr, Vec<Idle>, BuildHasherDefault<FastHasher>>>,
     sweeper: AtomicBool,
     limits: PoolLimits,
+    /// Idle (live, parked) connections as of the last sweep, for `/metrics`: set once a
+    /// second by the sweep rather than per request, which would put two atomic updates and
+    /// the count on every checkout.
+    idle_gauges: (Gauge, Gauge),
 }
 
 /// How long and how many connections the pool keeps.
@@ -130,7 +135,8 @@ impl std::fmt::Debug for Http1Pool {
 }
 
 impl Http1Pool {
-    pub(crate) fn new(shared: Arc<Shared>) -> Arc<Self> {
+    /// A pool that reports its idle connections into `idle_gauges` (live, parked).
+    pub(crate) fn new(shared: Arc<Shared>, idle_gauges: (Gauge, Gauge)) -> Arc<Self> {
         Self::with_limits(
             shared,
             PoolLimits {
@@ -138,15 +144,21 @@ impl Http1Pool {
                 park_after: UPSTREAM_PARK_AFTER,
                 max_idle_per_endpoint: POOL_MAX_IDLE_PER_ENDPOINT,
             },
+            idle_gauges,
         )
     }
 
-    pub(crate) fn with_limits(shared: Arc<Shared>, limits: PoolLimits) -> Arc<Self> {
+    pub(crate) fn with_limits(
+        shared: Arc<Shared>,
+        limits: PoolLimits,
+        idle_gauges: (Gauge, Gauge),
+    ) -> Arc<Self> {
         Arc::new(Http1Pool {
             shared,
             idle: Mutex::new(HashMap::default()),
             sweeper: AtomicBool::new(false),
             limits,
+            idle_gauges,
         })
     }
 
@@ -342,6 +354,7 @@ impl Http1Pool {
         let Ok(mut idle) = self.idle.lock() else {
             return;
         };
+        let (mut live, mut parked) = (0, 0);
         idle.retain(|_, list| {
             list.retain(|e| {
                 let idle_for = now.duration_since(e.since());
@@ -352,14 +365,25 @@ impl Http1Pool {
                     Idle::Live { conn, since } if idle_for >= self.limits.park_after => {
                         if let Some(note) = &conn.park {
                             let _ = note.set(*since);
+                            // Its task parks the socket in a moment.
+                            parked += 1;
                         }
                         false // drops the sender: its task ends and parks the socket
                     }
-                    _ => true,
+                    Idle::Live { .. } => {
+                        live += 1;
+                        true
+                    }
+                    Idle::Parked { .. } => {
+                        parked += 1;
+                        true
+                    }
                 }
             });
             !list.is_empty()
         });
+        self.idle_gauges.0.set(live);
+        self.idle_gauges.1.set(parked);
     }
 
     /// Idle connections held: (live, parked), for tests.
@@ -577,6 +601,11 @@ mod tests {
         (addr, accepted)
     }
 
+    /// What the pool's idle gauges say: (live, parked).
+    fn gauges(pool: &Http1Pool) -> (i64, i64) {
+        (pool.idle_gauges.0.get(), pool.idle_gauges.1.get())
+    }
+
     fn pool(idle_timeout: Duration, max_idle: usize) -> Arc<Http1Pool> {
         parking_pool(idle_timeout, Duration::from_secs(3600), max_idle)
     }
@@ -587,7 +616,11 @@ mod tests {
             park_after,
             max_idle_per_endpoint: max,
         };
-        Http1Pool::with_limits(Shared::new(FleetSettings::default()), limits)
+        Http1Pool::with_limits(
+            Shared::new(FleetSettings::default()),
+            limits,
+            Default::default(),
+        )
     }
 
     fn get(host: Option<&str>) -> Request<RequestBody> {
@@ -761,8 +794,10 @@ mod tests {
         settle().await;
         pool.sweep_once(Instant::now());
         assert_eq!(pool.idle_count(), (1, 0), "young: live");
+        assert_eq!(gauges(&pool), (1, 0), "the gauges count it live");
         tokio::time::sleep(Duration::from_millis(40)).await;
         pool.sweep_once(Instant::now());
+        assert_eq!(gauges(&pool), (0, 1), "the gauges count it parked at once");
         settle().await;
         assert_eq!(
             pool.idle_count(),
@@ -776,6 +811,14 @@ mod tests {
             assert_eq!(pool.idle_count(), (1, 0), "live again");
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        // Parked again, then past the idle timeout: the gauges follow the sweeps.
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        pool.sweep_once(Instant::now());
+        settle().await;
+        pool.sweep_once(Instant::now());
+        assert_eq!(gauges(&pool), (0, 1), "a parked socket counted parked");
+        pool.sweep_once(Instant::now() + Duration::from_secs(61));
+        assert_eq!(gauges(&pool), (0, 0), "closed after the idle timeout");
     }
 
     #[tokio::test]
