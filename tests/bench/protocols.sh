@@ -21,7 +21,9 @@
 # BENCH_H2_BODIES ("0 1k"), BENCH_IDLE_CONNECTIONS (10000), BENCH_WARMUP (2 s), BENCH_PERF (1:
 # after the measured runs, `perf record` Sluice during one handshake and one HTTP/2 run and keep
 # the top of `perf report` in protocols-perf-sluice-*.txt), BENCH_BASELINE (an older
-# sluice-dataplane binary, measured in the same run as "baseline": before and after a change).
+# sluice-dataplane binary, measured in the same run as "baseline": before and after a change),
+# BENCH_SLICE_AB (N: only Sluice's open-loop latency with its 0.1 ms slice and the default, N
+# rounds each, alternating; prints slice-ab.txt).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$ROOT/tests/cluster/lib.sh"
@@ -388,6 +390,33 @@ for proxy in "${PROXIES[@]}"; do
 done
 RATE=$((min_rps / 2))
 raw "latency_rate $RATE"
+
+# BENCH_SLICE_AB=N: instead of the comparison, N rounds of Sluice alone at RATE, open loop,
+# with its threads' time slice set from outside to the 0.1 ms it asks for (sched.rs) and back to
+# the kernel's default, alternating: the same binary, so only the slice differs.
+if [ -n "${BENCH_SLICE_AB:-}" ]; then
+  pid="$(pid_of sluice)"
+  for round in $(seq 1 "$BENCH_SLICE_AB"); do
+    for slice in 100000 0; do
+      python3 "$ROOT/tests/bench/set_slice.py" "$pid" "$slice"
+      r="$(run_latency sluice "$RATE")"
+      raw "round=$round kind=slice_ab slice_ns=$(awk '/se.slice/{print $3}' "/proc/$pid/sched") $r"
+    done
+  done
+  grep 'kind=slice_ab' "$RAW" | python3 -c '
+import collections, statistics, sys
+d = collections.defaultdict(list)
+for line in sys.stdin:
+    f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+    d[int(f["slice_ns"])].append(f)
+for s, runs in sorted(d.items()):
+    med = {k: statistics.median(float(r[k]) for r in runs) for k in ("p50_ms", "p99_ms", "p999_ms", "cpu_us")}
+    each = ", ".join(r["p99_ms"] for r in runs)
+    print("slice %.1f ms: p50 %.3f  p99 %.3f (each: %s)  p99.9 %.3f ms  CPU %.2f us/request, medians of %d"
+          % (s / 1e6, med["p50_ms"], med["p99_ms"], each, med["p999_ms"], med["cpu_us"], len(runs)))
+' | tee "$OUT/slice-ab.txt"
+  exit 0
+fi
 
 order=("${PROXIES[@]}")
 for round in $(seq 1 "$ROUNDS"); do
