@@ -38,10 +38,11 @@ MODES = {  # mode: (proxy slice, translation (policy, nice, slice))
 }
 
 
-def set_attr(policy, nice, slice_ns):
+def set_attr(policy, nice, slice_ns, tid=0):
+    """sched_setattr on thread `tid` (0: the caller); slice_ns 0 is the kernel's default."""
     attr = ctypes.create_string_buffer(struct.pack("IIQiIQQQ", 48, policy, 0, nice, 0, slice_ns, 0, 0))
-    if LIBC.syscall(SYS_SCHED_SETATTR, 0, attr, 0) != 0:
-        raise OSError(ctypes.get_errno(), "sched_setattr")
+    if LIBC.syscall(SYS_SCHED_SETATTR, tid, attr, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"sched_setattr on thread {tid}")
 
 
 def run(mode, seconds=10.0):

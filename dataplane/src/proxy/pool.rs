@@ -9,9 +9,9 @@
 //!
 //! A connection idle for [`UPSTREAM_PARK_AFTER`] is *parked*: its hyper client ends and hands
 //! the socket back, and the pool keeps the bare socket (no buffers, no task) until a request
-//! wants it, which gets a fresh hyper client on it. hyper's client keeps its read buffer and connection
-//! state for as long as it lives, about 27 KiB per idle connection; nginx's idle upstream
-//! connections hold no buffers either.
+//! wants it, which gets a fresh hyper client on it. hyper's client keeps its read buffer and
+//! connection state for as long as it lives, about 27 KiB per idle connection; nginx's idle
+//! upstream connections hold no buffers either.
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
