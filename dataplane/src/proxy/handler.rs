@@ -308,7 +308,7 @@ impl Proxy {
             Err(error) => {
                 if let Some(kind) = error.upstream_kind() {
                     self.metrics.upstream_error(kind);
-                    tracing::debug!(%error, request_id = ?request_id, "upstream failure");
+                    tracing::debug!(%error, request_id = request_id.to_str().unwrap_or_default(), "upstream failure");
                 }
                 let preflight = matches!(error, ProxyError::Preflight { .. });
                 let mut resp = error.response();
