@@ -237,7 +237,10 @@ async fn serve_connection(
         // on each idle keep-alive connection.
         async move { Ok::<_, Infallible>(Box::pin(proxy.handle(req, info)).await) }
     });
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    // HTTP/2 multiplexes responses on one stream: they go out in batches (see `coalesce`).
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    let io = super::coalesce::Coalesce::new(stream, h2);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,

@@ -23,6 +23,7 @@ mod access_log;
 mod body;
 mod client_cert;
 pub mod client_hello;
+mod coalesce;
 mod errors;
 mod handler;
 mod headers;

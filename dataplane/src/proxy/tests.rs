@@ -67,9 +67,13 @@ where
     body.map_err(Into::into).boxed_unsync()
 }
 
+/// The size of `/big`: more than a TLS record, several HTTP/2 DATA frames.
+const BIG_BODY: usize = 100 * 1024;
+
 /// `/echo` streams the request body back; `/consume` reads it all first and answers its size;
 /// `/ws` upgrades and echoes bytes; `/slow` answers after 2 s; `/hold` sends one chunk, waits
-/// 600 ms, sends another; anything else describes the request as JSON.
+/// 600 ms, sends another; `/big` answers [`BIG_BODY`] bytes of `b`; anything else describes
+/// the request as JSON.
 async fn backend_handler(
     name: &'static str,
     mut req: Request<Incoming>,
@@ -103,6 +107,7 @@ async fn backend_handler(
             tokio::time::sleep(Duration::from_secs(2)).await;
             Response::new(boxed(Full::new(Bytes::from_static(b"slow"))))
         }
+        "/big" => Response::new(boxed(Full::new(Bytes::from(vec![b'b'; BIG_BODY])))),
         "/hold" => {
             let frames = futures::stream::unfold(0u8, |step| async move {
                 match step {

@@ -312,6 +312,56 @@ async fn terminates_by_sni_with_hsts_and_forwarding_headers() {
     assert_eq!(w.proxy.metrics.tls_connections_total("terminated"), 4);
 }
 
+/// Responses on one HTTP/2 connection go out in batches (`coalesce`): many at once, small and
+/// large, each arrives whole and to its own stream, and a body that streams is not held back.
+#[tokio::test]
+async fn http2_responses_in_flight_together_arrive_whole() {
+    let w = world(ProxyOptions::default()).await;
+    let (sender, _) = h2(w.proxy.https, "a.test").await;
+    let requests = (0..60).map(|i| {
+        let mut sender = sender.clone();
+        async move {
+            let target = if i % 4 == 0 {
+                "/big".to_owned()
+            } else {
+                format!("/c/{i}")
+            };
+            let req = Request::get(format!("https://a.test{target}"))
+                .body(Empty::<Bytes>::new())
+                .expect("request");
+            let resp = sender.send_request(req).await.expect("response");
+            let (status, _, body) = read(resp).await;
+            assert_eq!(status, StatusCode::OK, "{target}");
+            if target == "/big" {
+                assert_eq!(body.len(), super::BIG_BODY);
+                assert!(body.bytes().all(|b| b == b'b'));
+            } else {
+                assert_eq!(json(&body)["target"], target);
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(requests))
+        .await
+        .expect("every response arrives");
+
+    // The first chunk of a streaming body is sent while the upstream waits to send the next.
+    let req = Request::get("https://a.test/hold")
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let mut body = sender
+        .clone()
+        .send_request(req)
+        .await
+        .expect("response")
+        .into_body();
+    let first = tokio::time::timeout(Duration::from_millis(400), body.frame())
+        .await
+        .expect("the first chunk does not wait for the second")
+        .expect("a frame")
+        .expect("data");
+    assert_eq!(first.into_data().expect("data"), "first-");
+}
+
 #[tokio::test]
 async fn http2_requests_reach_http1_upstreams_and_misdirected_ones_get_421() {
     let w = world(ProxyOptions::default()).await;
